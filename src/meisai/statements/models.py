@@ -1,0 +1,138 @@
+"""Usage lines from the core system, and the statements the monthly close makes of them.
+
+A statement is confirmed by the close and never changes afterwards (enforced in the database
+on PostgreSQL); corrections arrive as usage lines of a later month. Its total is the sum of its
+lines, the paper fee line included.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from meisai.members.models import Card, Member
+
+
+class UserKind(models.TextChoices):
+    SELF = "本人", "本人"
+    FAMILY = "家族", "家族"
+
+
+class PaymentType(models.TextChoices):
+    ONCE = "1回", "1回払い"
+    TWICE = "2回", "2回払い"
+    BONUS = "ボーナス", "ボーナス一括払い"
+    INSTALLMENT = "分割", "分割払い"
+    REVOLVING = "リボ", "リボ払い"
+
+
+class UsageLine(models.Model):
+    """One line of usage as the core system billed it for a billing month."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="usage_lines")
+    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT)
+    billing_month = models.CharField(max_length=7)
+    line_no = models.PositiveIntegerField()
+    use_date = models.DateField()
+    merchant = models.CharField(max_length=200)
+    user_kind = models.CharField(max_length=4, choices=UserKind.choices)
+    payment_type = models.CharField(max_length=6, choices=PaymentType.choices)
+    installment = models.CharField(max_length=9, blank=True)
+    use_amount = models.BigIntegerField()
+    billed_amount = models.BigIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+    batch = models.ForeignKey("imports.ImportBatch", null=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "billing_month", "line_no"], name="usage_line_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["billing_month", "member"])]
+
+
+class MonthClose(models.Model):
+    """The record of closing (and publishing) one billing month."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "締め処理中"
+        CONFIRMED = "confirmed", "確定"
+        FAILED = "failed", "失敗"
+
+    billing_month = models.CharField(max_length=7, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.CharField(max_length=150, blank=True)
+    statements = models.PositiveIntegerField(default=0)
+    web_statements = models.PositiveIntegerField(default=0)
+    paper_statements = models.PositiveIntegerField(default=0)
+    fees = models.PositiveIntegerField(default=0)
+    usage_total = models.BigIntegerField(default=0)
+    fee_total = models.BigIntegerField(default=0)
+    statement_total = models.BigIntegerField(default=0)
+    points_granted = models.BigIntegerField(default=0)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.CharField(max_length=150, blank=True)
+    error = models.TextField(blank=True)
+
+
+class Statement(models.Model):
+    class Delivery(models.TextChoices):
+        WEB = "web", "WEB明細"
+        PAPER = "paper", "紙明細"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="statements")
+    billing_month = models.CharField(max_length=7)
+    delivery = models.CharField(max_length=5, choices=Delivery.choices)
+    usage_total = models.BigIntegerField()
+    fee_total = models.BigIntegerField(default=0)
+    total = models.BigIntegerField()
+    line_count = models.PositiveIntegerField()
+    points_granted = models.BigIntegerField(default=0)
+    debit_date = models.DateField()
+    confirmed_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    #: SHA-256 of the PDF first served, so a later rendering can be checked against it.
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "billing_month"], name="one_statement_per_month"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("usage_total") + models.F("fee_total")),
+                name="statement_total_is_usage_plus_fees",
+            ),
+        ]
+        indexes = [models.Index(fields=["billing_month", "delivery"])]
+
+
+class StatementLine(models.Model):
+    class Kind(models.TextChoices):
+        USAGE = "usage", "ご利用"
+        PAPER_FEE = "paper_fee", "紙明細発行手数料"
+
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.USAGE)
+    line_no = models.PositiveIntegerField()
+    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT)
+    use_date = models.DateField(null=True, blank=True)
+    merchant = models.CharField(max_length=200)
+    user_kind = models.CharField(max_length=4, blank=True)
+    payment_type = models.CharField(max_length=6, blank=True)
+    installment = models.CharField(max_length=9, blank=True)
+    use_amount = models.BigIntegerField()
+    billed_amount = models.BigIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["statement", "line_no"], name="statement_line_unique"),
+            models.UniqueConstraint(
+                fields=["statement"],
+                condition=models.Q(kind="paper_fee"),
+                name="one_paper_fee_per_statement",
+            ),
+        ]

@@ -1,0 +1,20 @@
+"""Root URLs. Member pages follow SPEC 4.4; each app owns its own ``urls.py``."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("meisai.core.urls")),
+    path("", include("meisai.accounts.urls")),
+    path("", include("meisai.statements.urls")),
+    path("", include("meisai.points.urls")),
+    path("", include("meisai.magazines.urls")),
+    path("", include("meisai.notifications.urls")),
+    path("backoffice/", include("meisai.backoffice.urls")),
+    path("backoffice/admin/", admin.site.urls),
+]
+
+handler400 = "meisai.core.views.bad_request"
+handler403 = "meisai.core.views.permission_denied"
+handler404 = "meisai.core.views.page_not_found"
+handler500 = "meisai.core.views.server_error"

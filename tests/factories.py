@@ -1,0 +1,91 @@
+"""factory_boy factories for every domain. Tests build their data here, not by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from factory.django import DjangoModelFactory
+
+from meisai.accounts.models import Account
+from meisai.clock import JST
+from meisai.members import cards
+from meisai.members.models import Card, DeliveryPreference, Member, Phone, Product
+
+
+class ProductFactory(DjangoModelFactory):
+    class Meta:
+        model = Product
+        django_get_or_create = ("code",)
+
+    code = "STD"
+    name = "日専連カード"
+    program_excluded = False
+
+
+class MemberFactory(DjangoModelFactory):
+    class Meta:
+        model = Member
+
+    member_no = factory.Sequence(lambda n: f"M{n + 1:07d}")
+    name_kanji = "盛岡 太郎"
+    name_kana = "モリオカ タロウ"
+    birth_date = dt.date(1960, 4, 1)
+    postal_code = "020-0021"
+    address = "岩手県盛岡市中央通1-1-1"
+    email = factory.LazyAttribute(lambda m: f"{m.member_no.lower()}@example.jp")
+
+
+#: Card numbers are made from the sequence so each factory card is unique and reproducible.
+def card_number_for(n: int) -> str:
+    return f"4980{n:012d}"
+
+
+class CardFactory(DjangoModelFactory):
+    class Meta:
+        model = Card
+        exclude = ("number",)
+
+    member = factory.SubFactory(MemberFactory)
+    product = factory.SubFactory(ProductFactory)
+    number = factory.Sequence(card_number_for)
+    number_hash = factory.LazyAttribute(lambda c: cards.card_hash(c.number))
+    last4 = factory.LazyAttribute(lambda c: cards.last_four(c.number))
+    expiry = "2029-12"
+
+
+class PhoneFactory(DjangoModelFactory):
+    class Meta:
+        model = Phone
+
+    member = factory.SubFactory(MemberFactory)
+    kind = Phone.Kind.MOBILE
+    number = "09012345678"
+
+
+class DeliveryPreferenceFactory(DjangoModelFactory):
+    class Meta:
+        model = DeliveryPreference
+
+    member = factory.SubFactory(MemberFactory)
+    method = DeliveryPreference.Method.WEB
+    recorded_at = dt.datetime(2024, 11, 20, 12, 0, tzinfo=JST)
+    source = DeliveryPreference.Source.MEMBER
+
+
+class AccountFactory(DjangoModelFactory):
+    class Meta:
+        model = Account
+        skip_postgeneration_save = True
+
+    login_id = factory.Sequence(lambda n: f"member{n + 1:04d}")
+    member = factory.SubFactory(MemberFactory)
+    email = factory.LazyAttribute(lambda a: f"{a.login_id}@example.jp")
+    personal_message = "さくらの季節"
+    source = Account.Source.REGISTRATION
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):  # noqa: N805
+        if create:
+            obj.save()
