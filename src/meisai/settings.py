@@ -236,3 +236,7 @@ MEISAI_CALENDAR = {
     "paper_fee_tax": 15,
 }
 MEISAI_TERMS_VERSION = "2024-11"
+
+# Login IDs are unique without regard to case through a functional unique constraint
+# (accounts.Account.Meta), which this check cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]

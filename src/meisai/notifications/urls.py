@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from meisai.notifications import views
 
 app_name = "notifications"
-urlpatterns: list = []
+urlpatterns = [
+    path("demo/outbox/", views.outbox_list, name="outbox"),
+    path("demo/outbox/<int:pk>/", views.outbox_detail, name="outbox_detail"),
+]

@@ -1,0 +1,62 @@
+"""Writes to the member side that meisai owns: the delivery preference history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from meisai.backoffice.services import audit_record
+from meisai.billing_calendar import BillingMonth, first_month_affected
+from meisai.clock import now
+from meisai.members.models import DeliveryPreference, Member
+
+
+class DeliveryChangeRefused(Exception):
+    """The member may not switch to web statements; the message says why, in Japanese."""
+
+
+def web_delivery_refusal(*, member: Member) -> str | None:
+    """Why ``member`` cannot stop paper, or None when they can (一部対象外, SPEC 3.3/3.4)."""
+    if member.program_excluded:
+        return "お持ちのカードはWEB請求明細の対象外のため、紙の明細書をお送りします。"
+    if member.paper_required:
+        return "お客様のご契約では紙の明細書の送付が必要なため、紙明細を停止できません。"
+    return None
+
+
+@transaction.atomic
+def delivery_preference_change(
+    *,
+    member: Member,
+    method: str,
+    source: str,
+    actor: str = "",
+    reason: str = "",
+    at: dt.datetime | None = None,
+) -> tuple[DeliveryPreference, BillingMonth]:
+    """Record a change of delivery method and return it with the first billing month it decides.
+
+    Switching to web is refused for excepted members. Operator changes need a reason and are
+    audited in the same transaction.
+    """
+    if method not in DeliveryPreference.Method.values:
+        raise ValueError(f"unknown delivery method {method!r}")
+    if method == DeliveryPreference.Method.WEB:
+        refusal = web_delivery_refusal(member=member)
+        if refusal:
+            raise DeliveryChangeRefused(refusal)
+    if source == DeliveryPreference.Source.OPERATOR and not reason.strip():
+        raise ValueError("an operator's change of delivery needs a reason")
+    moment = at or now()
+    preference = DeliveryPreference.objects.create(
+        member=member, method=method, recorded_at=moment, source=source, actor=actor, reason=reason
+    )
+    if source == DeliveryPreference.Source.OPERATOR:
+        audit_record(
+            actor=actor,
+            action="delivery_preference_change",
+            member=member,
+            detail={"method": method, "reason": reason},
+        )
+    return preference, first_month_affected(moment)

@@ -1,0 +1,88 @@
+"""Queueing email. Mail leaves meisai only through here: a row in the outbox, written in the
+caller's transaction, delivered by the sender after commit.
+
+Each email is a template triple under ``notifications/email/<name>/``: ``subject.txt``,
+``body.txt`` and ``body.html``; callers pass only the context. No template may print a card
+number, a password or an amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import render_to_string
+
+from meisai.clock import now
+from meisai.notifications.models import OutboxMessage
+
+
+@dataclass(frozen=True)
+class Email:
+    """One email to queue. ``key`` names it for ever: the same key is never sent twice."""
+
+    key: str
+    template: str
+    to: str
+    context: Mapping[str, Any]
+
+
+def render_email(template: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    full = {
+        "issuer_name": settings.MEISAI_ISSUER_NAME,
+        "base_url": settings.MEISAI_BASE_URL,
+        **context,
+    }
+    base = f"notifications/email/{template}"
+    subject = " ".join(render_to_string(f"{base}/subject.txt", full).split())
+    return (
+        subject,
+        render_to_string(f"{base}/body.txt", full),
+        render_to_string(f"{base}/body.html", full),
+    )
+
+
+def _message(email: Email, moment: Any) -> OutboxMessage:
+    subject, text, html = render_email(email.template, email.context)
+    return OutboxMessage(
+        key=email.key,
+        template=email.template,
+        to=email.to,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        next_attempt_at=moment,
+        created_at=moment,
+    )
+
+
+def email_enqueue_many(emails: Iterable[Email], *, batch_size: int = 2000) -> int:
+    """Queue emails; keys already in the outbox are skipped. Returns how many were offered."""
+    moment = now()
+    count = 0
+    batch: list[OutboxMessage] = []
+    for email in emails:
+        batch.append(_message(email, moment))
+        count += 1
+        if len(batch) >= batch_size:
+            OutboxMessage.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        OutboxMessage.objects.bulk_create(batch, ignore_conflicts=True)
+    transaction.on_commit(outbox_kick)
+    return count
+
+
+def email_enqueue(*, key: str, template: str, to: str, context: Mapping[str, Any]) -> None:
+    """Queue one email (skipped if ``key`` was queued before)."""
+    email_enqueue_many([Email(key=key, template=template, to=to, context=context)])
+
+
+def outbox_kick() -> None:
+    """Ask for delivery: inline in the embedded default, a Celery task in production."""
+    from meisai.notifications.tasks import outbox_send
+
+    outbox_send.delay()
