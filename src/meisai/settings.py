@@ -224,6 +224,16 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Rendered statement bodies (a confirmed statement never changes). Per process is enough: a
+# worker renders each statement once and keeps it while it is read.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "meisai-default",
+        "OPTIONS": {"MAX_ENTRIES": 20000},
+    }
+}
+
 # meisai's business calendar (SPEC 3.1): configuration, not code.
 MEISAI_CALENDAR = {
     "service_start": "2024-11",
