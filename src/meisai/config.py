@@ -50,6 +50,14 @@ MEDIA_ROOT: str = env.str("MEISAI_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 LOG_FORMAT: str = env.str("MEISAI_LOG_FORMAT", default="json" if IS_PRODUCTION else "text")
 LOG_LEVEL: str = env.str("MEISAI_LOG_LEVEL", default="INFO")
 ISSUER_NAME: str = env.str("MEISAI_ISSUER_NAME", default="日専連パートナーズ")
+#: Addresses told by email when the scheduler finds work for people (e.g. a month not closed).
+OPERATOR_EMAILS: list[str] = env.list("MEISAI_OPERATOR_EMAILS", default=[])
+#: gunicorn for ``meisai serve``: address to bind, worker processes and threads per worker.
+SERVE_BIND: str = env.str("MEISAI_BIND", default="127.0.0.1:8000")
+SERVE_WORKERS: int = env.int("MEISAI_WEB_WORKERS", default=2)
+SERVE_THREADS: int = env.int("MEISAI_WEB_THREADS", default=8)
+#: Celery worker processes for ``meisai worker``.
+WORKER_CONCURRENCY: int = env.int("MEISAI_WORKER_CONCURRENCY", default=2)
 #: Maintenance windows, "start/end" in ISO 8601 with offset, separated by commas.
 MAINTENANCE_WINDOWS: list[str] = env.list(
     "MEISAI_MAINTENANCE_WINDOWS", default=["2024-11-13T02:00+09:00/2024-11-13T05:00+09:00"]

@@ -201,6 +201,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# A task may run long (a national close): redeliver an unacknowledged one after 2 hours only.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+CELERY_WORKER_CONCURRENCY = config.WORKER_CONCURRENCY
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(config.VAR_DIR / "celerybeat-schedule")
+MEISAI_OPERATOR_EMAILS = config.OPERATOR_EMAILS
+MEISAI_SERVE = {
+    "bind": config.SERVE_BIND,
+    "workers": config.SERVE_WORKERS,
+    "threads": config.SERVE_THREADS,
+}
 
 LOGGING = {
     "version": 1,
