@@ -1,4 +1,8 @@
-"""The Celery application. Workers start with ``meisai worker``; beat with ``meisai scheduler``."""
+"""The Celery application. Workers start with ``meisai worker``; beat with ``meisai scheduler``.
+
+Configuration comes from Django's settings (``CELERY_*``: Redis from ``REDIS_URL`` in
+production, run inline in the embedded default); the beat schedule from ``meisai.schedules``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ import os
 
 from celery import Celery
 
+from meisai.schedules import BEAT_SCHEDULE
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meisai.settings")
 
 app = Celery("meisai")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()

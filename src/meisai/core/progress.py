@@ -7,11 +7,15 @@ pipe): a plain log line every ``log_every`` seconds. Callers use one interface::
         for chunk in chunks:
             ...
             advance(len(chunk))
+
+A running background job (``meisai.core.jobs.job_run``) listens to every bar opened inside it,
+so its record carries the same counts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import sys
 import time
@@ -29,12 +33,36 @@ from rich.progress import (
 
 logger = logging.getLogger("meisai.progress")
 
+#: ``listener(label, done, total)`` of the job this code runs in, if any.
+Listener = Callable[[str, int, "int | None"], None]
+_listener: contextvars.ContextVar[Listener | None] = contextvars.ContextVar(
+    "progress_listener", default=None
+)
+
+
+@contextlib.contextmanager
+def job_listener(listener: Listener) -> Iterator[None]:
+    """Send the counts of every progress bar opened inside to ``listener``."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
 
 @contextlib.contextmanager
 def progress_report(
     label: str, *, total: int | None, log_every: float = 10.0, enabled: bool = True
 ) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; show a bar on a terminal, log periodic lines otherwise."""
+    listener = _listener.get()
+    counted = {"done": 0}
+
+    def tell(n: int) -> None:
+        counted["done"] += n
+        if listener is not None:
+            listener(label, counted["done"], total)
+
     if enabled and sys.stderr.isatty():
         with Progress(
             TextColumn("{task.description}"),
@@ -46,13 +74,19 @@ def progress_report(
             transient=False,
         ) as bar:
             task = bar.add_task(label, total=total)
-            yield lambda n: bar.advance(task, n)
+
+            def advance_bar(n: int) -> None:
+                bar.advance(task, n)
+                tell(n)
+
+            yield advance_bar
         return
 
     started = time.monotonic()
     state = {"done": 0, "last": started}
 
     def advance(n: int) -> None:
+        tell(n)
         state["done"] += n
         moment = time.monotonic()
         if enabled and moment - state["last"] >= log_every:

@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+"""Routes of the core app: health checks for load balancers."""
+
+from django.urls import path
+
+from meisai.core import health
 
 app_name = "core"
-urlpatterns: list = []
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]

@@ -1,21 +1,47 @@
-"""The outbox sender: delivers queued emails exactly once, retrying with backoff.
+"""The outbox sender: delivers queued emails once each, retrying with backoff.
 
-Each message is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` in its own short transaction,
-sent, and marked sent before the transaction commits, so two senders never send the same row
-and a sender that dies before commit leaves the row pending for the next one.
+Each message is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` in its own short transaction, so
+two senders never take the same row. Over SMTP the order of steps makes a dying sender harmless:
+
+1. claim the row; send ``MAIL``, ``RCPT``, ``DATA`` and the whole message *except* the final
+   ``.`` that tells the server to accept it;
+2. mark the row sent and commit;
+3. send the final ``.`` and read the server's answer.
+
+A sender killed before step 2 leaves the server with an unfinished message, which SMTP discards,
+and the row pending, so the next run sends it once. A sender killed after step 2 has already
+handed the final ``.`` to the kernel a few microseconds later, and the kernel delivers it even
+after the process is gone. Only a kill between the commit and that single write can lose a
+message (it would show as sent): a window of microseconds instead of the whole SMTP round trip
+in which the naive order (send, then commit) duplicates. If the server refuses the message at
+step 3, the row is put back to pending (or failed) in a new transaction; if the connection drops
+before the server answers, the row goes back to pending and is sent again, as SMTP prescribes
+(the server may have taken it: the one case that can still duplicate, on the server's side).
+
+Problems of one message (the server refuses a recipient or the data) defer that message with
+exponential backoff and go on with the next; 5xx refusals are final. Problems of the transport
+(server unreachable, connection lost) stop the run with ``SmtpUnavailable`` and leave the
+message due untouched: the Celery task retries with backoff, and the scheduler asks again every
+minute.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import smtplib
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import sanitize_address
 from django.db import connection, transaction
 
 from meisai.clock import now
+from meisai.core.progress import progress_report
 from meisai.notifications.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -24,15 +50,28 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 
 
+class SmtpUnavailable(Exception):
+    """The SMTP server cannot be reached or dropped the connection; nothing was marked."""
+
+
 @dataclass
 class SendResult:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
 
+    def as_dict(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "deferred": self.deferred}
+
 
 def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
+
+
+def outbox_due_count() -> int:
+    return OutboxMessage.objects.filter(
+        status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now()
+    ).count()
 
 
 def _claim_one() -> OutboxMessage | None:
@@ -44,12 +83,11 @@ def _claim_one() -> OutboxMessage | None:
     return query.first()
 
 
-def _as_email(message: OutboxMessage, mail_connection: object) -> EmailMultiAlternatives:
+def _as_email(message: OutboxMessage) -> EmailMultiAlternatives:
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=message.body_text,
         to=[message.to],
-        connection=mail_connection,
         # A stable Message-ID lets a receiving system recognise a resend of the same email.
         headers={"Message-ID": f"<{message.key.replace(':', '.')}@meisai>"},
     )
@@ -58,40 +96,176 @@ def _as_email(message: OutboxMessage, mail_connection: object) -> EmailMultiAlte
     return email
 
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class _Transport:
+    """Django's configured mail backend, split into ``begin`` (everything but the final
+    commitment) and ``finish`` when it speaks SMTP; other backends (console, file, locmem)
+    deliver in ``begin`` and have nothing to finish."""
+
+    def __init__(self) -> None:
+        self.backend: Any = get_connection()
+        self.smtp: smtplib.SMTP | None = None
+
+    def begin(self, email: EmailMultiAlternatives) -> None:
+        if not isinstance(self.backend, SmtpBackend):
+            email.connection = self.backend
+            email.send()
+            return
+        try:
+            if self.smtp is None:
+                self.backend.open()
+                self.smtp = self.backend.connection
+            smtp: Any = self.smtp
+            smtp.ehlo_or_helo_if_needed()
+            encoding = email.encoding or settings.DEFAULT_CHARSET
+            sender = sanitize_address(email.from_email, encoding)
+            recipients = [sanitize_address(a, encoding) for a in email.recipients()]
+            data = email.message().as_bytes(linesep="\r\n")  # type: ignore[call-arg]
+            code, reply = smtp.mail(sender)
+            if code != 250:
+                self._reset()
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            refused = {}
+            for recipient in recipients:
+                code, reply = smtp.rcpt(recipient)
+                if code not in (250, 251):
+                    refused[recipient] = (code, reply)
+            if refused:
+                self._reset()
+                raise smtplib.SMTPRecipientsRefused(refused)
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                self._reset()
+                raise smtplib.SMTPDataError(code, reply)
+            data = _LEADING_DOT.sub(b"..", data)
+            if not data.endswith(b"\r\n"):
+                data += b"\r\n"
+            smtp.send(data)
+        except smtplib.SMTPResponseException as error:
+            if error.smtp_code == 421:
+                self.close()
+                raise SmtpUnavailable(str(error)) from error
+            raise
+        except smtplib.SMTPRecipientsRefused:
+            raise
+        except OSError as error:
+            self.close()
+            raise SmtpUnavailable(f"{type(error).__name__}: {error}") from error
+
+    def finish(self) -> None:
+        if self.smtp is None:
+            return
+        try:
+            self.smtp.send(b".\r\n")
+            code, reply = self.smtp.getreply()
+        except OSError as error:
+            self.close()
+            raise SmtpUnavailable(f"{type(error).__name__}: {error}") from error
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+
+    def abandon(self) -> None:
+        """Drop a half-sent message: closing the connection mid-DATA makes the server discard it."""
+        self.close()
+
+    def _reset(self) -> None:
+        if self.smtp is not None:
+            self.smtp.rset()
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.close()
+            finally:
+                self.smtp = None
+                self.backend.connection = None
+        elif not isinstance(self.backend, SmtpBackend):
+            self.backend.close()
+
+
+def _refusal_code(error: smtplib.SMTPException) -> int:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return min(code for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code
+    return 0
+
+
+def _record_refusal(message: OutboxMessage, error: smtplib.SMTPException) -> str:
+    """Defer (4xx) or fail (5xx, or too many attempts) one refused message; return the new state."""
+    message.attempts += 1
+    message.last_error = f"{type(error).__name__}: {error}"[:500]
+    if _refusal_code(error) >= 500 or message.attempts >= MAX_ATTEMPTS:
+        message.status = OutboxMessage.Status.FAILED
+    else:
+        message.status = OutboxMessage.Status.PENDING
+        message.next_attempt_at = now() + backoff(message.attempts)
+    message.sent_at = None
+    message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at", "sent_at"])
+    logger.warning("outbox: message %s %s: %s", message.pk, message.status, message.last_error)
+    return message.status
+
+
+def _count(result: SendResult, status: str) -> None:
+    if status == OutboxMessage.Status.FAILED:
+        result.failed += 1
+    else:
+        result.deferred += 1
+
+
 def outbox_send_due(*, limit: int | None = None) -> SendResult:
-    """Send every due message (or ``limit`` of them) over one SMTP connection."""
+    """Send every due message (or ``limit`` of them) over one SMTP connection.
+
+    Raises ``SmtpUnavailable`` when the server cannot be reached; what was sent before stays sent.
+    """
     result = SendResult()
-    mail_connection = get_connection()
+    transport = _Transport()
+    due = outbox_due_count()
+    total = due if limit is None else min(due, limit)
     try:
-        while limit is None or result.sent + result.failed + result.deferred < limit:
-            with transaction.atomic():
-                message = _claim_one()
-                if message is None:
-                    break
+        with progress_report("メール送信", total=total) as advance:
+            while limit is None or result.sent + result.failed + result.deferred < limit:
+                begun = False
                 try:
-                    _as_email(message, mail_connection).send()
-                except (smtplib.SMTPException, OSError) as error:
-                    message.attempts += 1
-                    message.last_error = f"{type(error).__name__}: {error}"[:500]
-                    if message.attempts >= MAX_ATTEMPTS:
-                        message.status = OutboxMessage.Status.FAILED
-                        result.failed += 1
-                    else:
-                        message.next_attempt_at = now() + backoff(message.attempts)
-                        result.deferred += 1
-                    message.save(
-                        update_fields=["attempts", "last_error", "status", "next_attempt_at"]
-                    )
-                    logger.warning(
-                        "outbox: message %s deferred: %s", message.pk, message.last_error
-                    )
-                    # The connection may be broken; stop and let the next run retry.
-                    break
-                message.status = OutboxMessage.Status.SENT
-                message.sent_at = now()
-                message.attempts += 1
-                message.save(update_fields=["status", "sent_at", "attempts"])
+                    with transaction.atomic():
+                        message = _claim_one()
+                        if message is None:
+                            break
+                        try:
+                            transport.begin(_as_email(message))
+                        except smtplib.SMTPException as error:
+                            _count(result, _record_refusal(message, error))
+                            advance(1)
+                            continue
+                        begun = True
+                        message.status = OutboxMessage.Status.SENT
+                        message.sent_at = now()
+                        message.attempts += 1
+                        message.save(update_fields=["status", "sent_at", "attempts"])
+                except BaseException:
+                    if begun:
+                        transport.abandon()
+                    raise
+                try:
+                    transport.finish()
+                except SmtpUnavailable:
+                    # No answer to the final ".": the server may or may not have taken it.
+                    # SMTP's rule is to send again (a rare duplicate beats a lost email).
+                    with transaction.atomic():
+                        OutboxMessage.objects.filter(pk=message.pk).update(
+                            status=OutboxMessage.Status.PENDING, sent_at=None
+                        )
+                    raise
+                except smtplib.SMTPException as error:
+                    with transaction.atomic():
+                        _count(result, _record_refusal(message, error))
+                    advance(1)
+                    continue
                 result.sent += 1
+                advance(1)
     finally:
-        mail_connection.close()
+        transport.close()
     return result

@@ -1,0 +1,95 @@
+"""Recording background work as ``Job`` rows, so operators see what ran, how far and how it ended.
+
+Tasks wrap their one service call in ``job_run``. While it runs, every ``progress_report`` bar
+of the service also feeds the job's counts (through ``meisai.core.progress``), so the back
+office shows the same numbers the terminal does. A task that Celery retries re-enters the same
+job: its ``attempts`` grows and it goes back to running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import transaction
+
+from meisai.clock import now
+from meisai.core import progress
+from meisai.core.models import Job
+
+logger = logging.getLogger(__name__)
+
+#: Write running counts at most this often: a bar may advance thousands of times a second.
+SAVE_EVERY_SECONDS = 2.0
+
+
+def job_create(*, kind: str, args: dict[str, Any] | None = None, actor: str = "") -> Job:
+    """Record work that was asked for; the task that does it receives ``job.pk``."""
+    return Job.objects.create(kind=kind, args=args or {}, actor=actor, queued_at=now())
+
+
+class JobHandle:
+    """The running job as a task sees it: counts go to the database now and then."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._saved_at = 0.0
+
+    def progress(self, label: str, done: int, total: int | None) -> None:
+        self.job.done = done
+        self.job.total = total
+        self.job.counts = {**self.job.counts, label: done}
+        moment = time.monotonic()
+        if moment - self._saved_at >= SAVE_EVERY_SECONDS:
+            self._saved_at = moment
+            self._save("done", "total", "counts")
+
+    def finish(self, counts: dict[str, Any]) -> None:
+        self.job.counts = {**self.job.counts, **counts}
+
+    def _save(self, *fields: str) -> None:
+        Job.objects.filter(pk=self.job.pk).update(**{f: getattr(self.job, f) for f in fields})
+
+
+@contextlib.contextmanager
+def job_run(
+    *,
+    kind: str,
+    args: dict[str, Any] | None = None,
+    job_id: int | None = None,
+    actor: str = "",
+    task_id: str = "",
+) -> Iterator[JobHandle]:
+    """Mark the job running (creating it when the task was queued without one), feed it the
+    progress of the work inside, and mark it done or failed with the error."""
+    with transaction.atomic():
+        job = None
+        if job_id is not None:
+            job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            job = job_create(kind=kind, args=args, actor=actor)
+        job.status = Job.Status.RUNNING
+        job.attempts += 1
+        job.started_at = now()
+        job.finished_at = None
+        job.error = ""
+        job.task_id = task_id or job.task_id
+        job.save()
+    handle = JobHandle(job)
+    try:
+        with progress.job_listener(handle.progress):
+            yield handle
+    except BaseException as error:
+        job.status = Job.Status.FAILED
+        job.error = f"{type(error).__name__}: {error}"[:2000]
+        job.finished_at = now()
+        handle._save("status", "error", "finished_at", "done", "total", "counts")
+        logger.warning("job %s %s #%s failed: %s", kind, job.args, job.pk, job.error)
+        raise
+    job.status = Job.Status.DONE
+    job.finished_at = now()
+    handle._save("status", "finished_at", "done", "total", "counts")
+    logger.info("job %s #%s done: %s", kind, job.pk, job.counts)
