@@ -1,0 +1,145 @@
+"""Celery tasks of the monthly cycle: close, publish, the confirmation-day check, PDF batches.
+
+Thin: each parses its arguments, runs one service inside ``job_run`` and returns its counts. The
+services are idempotent (a second close or publish changes nothing and sends no second email),
+so a task that runs twice, or again after its worker died, is harmless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from meisai import billing_calendar
+from meisai.billing_calendar import BillingMonth
+from meisai.clock import today_jst
+from meisai.core.jobs import job_run
+from meisai.core.tasks import TASK_OPTIONS
+from meisai.notifications.services import Email, email_enqueue_many
+from meisai.statements.models import MonthClose
+
+logger = logging.getLogger(__name__)
+
+
+def counts_of(result: Any) -> dict[str, Any]:
+    """A service's result as JSON counts for the job record."""
+    if result is None:
+        return {}
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return {
+            k: v if isinstance(v, int | str | float | bool | None) else str(v)
+            for k, v in dataclasses.asdict(result).items()
+        }
+    if isinstance(result, dict):
+        return {
+            str(k): v if isinstance(v, int | str | float) else str(v) for k, v in result.items()
+        }
+    if isinstance(result, int):
+        return {"count": result}
+    if isinstance(result, MonthClose):
+        return {
+            "statements": result.statements,
+            "web_statements": result.web_statements,
+            "paper_statements": result.paper_statements,
+            "statement_total": result.statement_total,
+        }
+    return {"result": str(result)}
+
+
+@shared_task(name="meisai.statement_close", **TASK_OPTIONS)
+def statement_close_task(
+    self: Any, *, month: str, actor: str, dry_run: bool = False, job_id: int | None = None
+) -> dict[str, Any]:
+    from meisai.statements.services import statement_close
+
+    args = {"month": month, "dry_run": dry_run}
+    with job_run(
+        kind="close", args=args, job_id=job_id, actor=actor, task_id=self.request.id or ""
+    ) as job:
+        result = statement_close(month=BillingMonth.parse(month), actor=actor, dry_run=dry_run)
+        job.finish(counts_of(result))
+    return job.job.counts
+
+
+@shared_task(name="meisai.statement_publish", **TASK_OPTIONS)
+def statement_publish_task(
+    self: Any, *, month: str, actor: str, job_id: int | None = None
+) -> dict[str, Any]:
+    from meisai.statements.services import statement_publish
+
+    with job_run(
+        kind="publish",
+        args={"month": month},
+        job_id=job_id,
+        actor=actor,
+        task_id=self.request.id or "",
+    ) as job:
+        result = statement_publish(month=BillingMonth.parse(month), actor=actor)
+        job.finish(counts_of(result))
+    return job.job.counts
+
+
+def operators_alert_not_closed(*, month: BillingMonth, today: dt.date) -> int:
+    """Tell every operator address that ``month`` reached its confirmation day unclosed.
+
+    One email per address per day: the key names the day, so a second run of the same day's
+    schedule queues nothing.
+    """
+    emails = [
+        Email(
+            key=f"operators:month-not-closed:{month}:{today.isoformat()}:{address}",
+            template="operators_month_not_closed",
+            to=address,
+            context={
+                "month_label": month.label,
+                "month": str(month),
+                "confirmation_date": billing_calendar.confirmation_date(month),
+                "today": today,
+            },
+        )
+        for address in settings.MEISAI_OPERATOR_EMAILS
+    ]
+    return email_enqueue_many(emails) if emails else 0
+
+
+def confirmation_day_run(*, today: dt.date) -> dict[str, Any]:
+    """The scheduler's daily look at the calendar (SPEC 3.6).
+
+    From the confirmation day of the current billing month on: if the month is closed, publish
+    what is due (``statement_publish_due`` publishes closed months whose day has come, once); if
+    it is not, email the operators, every day until someone closes it.
+    """
+    from meisai.statements.services import statement_publish_due
+
+    month = BillingMonth.of(today)
+    if today < billing_calendar.confirmation_date(month):
+        return {"month": str(month), "action": "none"}
+    confirmed = MonthClose.objects.filter(
+        billing_month=str(month), status=MonthClose.Status.CONFIRMED
+    ).exists()
+    if not confirmed:
+        alerted = operators_alert_not_closed(month=month, today=today)
+        logger.warning(
+            "confirmation day of %s: month not closed, %d operators told", month, alerted
+        )
+        return {"month": str(month), "action": "operators_alerted", "emails": alerted}
+    result = statement_publish_due(today=today)
+    return {"month": str(month), "action": "publish_due", **counts_of(result)}
+
+
+@shared_task(name="meisai.confirmation_day", **TASK_OPTIONS)
+def confirmation_day_task(self: Any, *, today: str | None = None) -> dict[str, Any]:
+    day = dt.date.fromisoformat(today) if today else today_jst()
+    with job_run(
+        kind="confirmation_day",
+        args={"today": day.isoformat()},
+        actor="scheduler",
+        task_id=self.request.id or "",
+    ) as job:
+        job.finish(confirmation_day_run(today=day))
+    return job.job.counts
