@@ -18,6 +18,7 @@ class ImportBatch(models.Model):
         DONE = "done", "完了"
         FAILED = "failed", "失敗"
         UNCHANGED = "unchanged", "取込済(変更なし)"
+        DRY_RUN = "dry_run", "試行(保存なし)"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     file_name = models.CharField(max_length=255)

@@ -1,0 +1,198 @@
+"""enrollments: legacy 本人認証サービス accounts (flyer member kind ①).
+
+``member_no, login_id, password_hash, personal_message, email, enrolled_at``
+
+Each row becomes a web account that logs in with the member's existing ID and password (the
+hash is stored as it came and upgraded to the current hasher at the first login) and a
+本人認証サービス enrolment of source ``legacy``. The delivery preference is not touched:
+legacy members stop paper themselves (flyer ①). ``enrolled_at`` is Japan time when it carries
+no offset; the enrolment's ``updated_at`` is set to it, so these enrolments (which the ACS
+already knows) are not exported back as new.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth.hashers import identify_hasher
+from django.db.models.functions import Lower
+
+from meisai.accounts.models import Account, Enrollment
+from meisai.imports.formats import Counts, ParsedFile, chunked
+from meisai.imports.formats.members import parse_member_no
+from meisai.imports.models import ImportBatch
+from meisai.imports.reading import FieldError, ImportRefused, half, parse_moment, text_field
+from meisai.members.models import Member
+
+REQUIRED = ("member_no", "login_id", "password_hash", "personal_message", "email", "enrolled_at")
+OPTIONAL: tuple[str, ...] = ()
+
+_LOGIN_ID_RE = re.compile(r"[A-Za-z0-9._-]{6,20}", re.ASCII)
+
+
+def parse_login_id(text: str) -> str:
+    """SPEC 3.4: 6–20 of A–Z a–z 0–9 . _ -, not all digits."""
+    value = half(text)
+    if not _LOGIN_ID_RE.fullmatch(value):
+        raise FieldError("not a login ID (6–20 letters, digits, '.', '_' or '-')")
+    if value.isdigit():
+        raise FieldError("a login ID must not be all digits")
+    return value
+
+
+def _password_hash(text: str) -> str:
+    value = text.strip()
+    try:
+        identify_hasher(value)
+    except ValueError:
+        raise FieldError("not a password hash meisai can read (e.g. pbkdf2_sha256$…)") from None
+    return value
+
+
+@dataclass
+class _Row:
+    line: int
+    member_no: str
+    login_id: str
+    password_hash: str
+    personal_message: str
+    email: str
+    enrolled_at: object
+
+
+def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
+    from meisai.imports.formats.members import _email
+
+    header, problems = file.header, file.problems
+    parsers = {
+        "member_no": parse_member_no,
+        "login_id": parse_login_id,
+        "password_hash": _password_hash,
+        "personal_message": lambda t: text_field(t, max_length=20, required=True),
+        "email": _email,
+        "enrolled_at": parse_moment,
+    }
+    rows: list[_Row] = []
+    by_member: dict[str, int] = {}
+    by_login: dict[str, int] = {}
+    counts = Counts()
+    for line, fields in file.rows:
+        counts.rows += 1
+        values: dict[str, object] = {}
+        for column, parse in parsers.items():
+            raw = fields[header[column]]
+            try:
+                values[column] = parse(raw)
+            except FieldError as error:
+                # The hash is a secret of sorts: never echo it back.
+                shown = "…" if column == "password_hash" else raw
+                problems.add(line, column, shown, str(error))
+        if len(values) != len(parsers):
+            continue
+        row = _Row(line=line, **values)  # type: ignore[arg-type]
+        if row.member_no in by_member:
+            problems.add(
+                line,
+                "member_no",
+                row.member_no,
+                f"duplicate: already on line {by_member[row.member_no]}",
+            )
+            continue
+        if row.login_id.lower() in by_login:
+            problems.add(
+                line,
+                "login_id",
+                row.login_id,
+                f"duplicate (case ignored): already on line {by_login[row.login_id.lower()]}",
+            )
+            continue
+        by_member[row.member_no] = line
+        by_login[row.login_id.lower()] = line
+        rows.append(row)
+    file.advance(counts.rows)
+    if problems:
+        raise ImportRefused(problems)
+
+    members: dict[str, Member] = {}
+    for part in chunked([r.member_no for r in rows], 2000):
+        members.update((m.member_no, m) for m in Member.objects.filter(member_no__in=part))
+    taken: dict[str, Account] = {}
+    for part in chunked([r.login_id.lower() for r in rows], 2000):
+        for account in Account.objects.annotate(login=Lower("login_id")).filter(login__in=part):
+            taken[account.login_id.lower()] = account
+    active: dict[int, Account] = {}
+    for part in chunked([m.pk for m in members.values()], 2000):
+        for account in Account.objects.filter(member_id__in=part, is_active=True):
+            if account.member_id is not None:
+                active[account.member_id] = account
+    enrolled: set[str] = set()
+    for part in chunked([r.login_id.lower() for r in rows], 2000):
+        enrolled.update(
+            Enrollment.objects.annotate(login=Lower("login_id"))
+            .filter(login__in=part)
+            .values_list("login", flat=True)
+        )
+    todo: list[tuple[_Row, Member]] = []
+    for row in rows:
+        member = members.get(row.member_no)
+        if member is None:
+            problems.add(row.line, "member_no", row.member_no, "unknown member number")
+            continue
+        holder = taken.get(row.login_id.lower())
+        if holder is not None:
+            if holder.member_id == member.pk and holder.source == Account.Source.LEGACY:
+                continue  # imported before: no change
+            problems.add(row.line, "login_id", row.login_id, "the login ID is already taken")
+            continue
+        if row.login_id.lower() in enrolled:
+            problems.add(
+                row.line,
+                "login_id",
+                row.login_id,
+                "the login ID is already enrolled for another account",
+            )
+            continue
+        current = active.get(member.pk)
+        if current is not None:
+            problems.add(
+                row.line,
+                "member_no",
+                row.member_no,
+                f"the member already has another active account ({current.login_id})",
+            )
+            continue
+        todo.append((row, member))
+    if problems:
+        raise ImportRefused(problems)
+
+    accounts = Account.objects.bulk_create(
+        [
+            Account(
+                login_id=row.login_id,
+                member=member,
+                email=row.email,
+                personal_message=row.personal_message,
+                source=Account.Source.LEGACY,
+                password=row.password_hash,
+            )
+            for row, member in todo
+        ],
+        batch_size=1000,
+    )
+    Enrollment.objects.bulk_create(
+        [
+            Enrollment(
+                member=member,
+                account=account,
+                login_id=row.login_id,
+                source=Enrollment.Source.LEGACY,
+                enrolled_at=row.enrolled_at,
+                updated_at=row.enrolled_at,
+            )
+            for (row, member), account in zip(todo, accounts, strict=True)
+        ],
+        batch_size=1000,
+    )
+    counts.inserted = len(todo)
+    return counts

@@ -1,0 +1,471 @@
+"""members: the member master, one row per card (SPEC 4.3).
+
+``member_no, card_no, card_expiry, product_code, name_kanji, name_kana, birth_date,
+postal_code, address, phone_home, phone_mobile, email, status, cancelled_on, fee_exempt,
+paper_required``
+
+A member with two cards has two rows whose member fields agree. Members are upserted by
+``member_no``, cards by the keyed hash of their number. A member present in the file is
+complete in it: its cards not listed become inactive, a phone column left empty removes that
+phone. Members absent from the file are left alone (files may be partial).
+``Member.program_excluded`` is derived here: true when every card of the member is of an
+excluded product (the IRIS card).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from meisai.clock import today_jst
+from meisai.core.text import normalize_digits, to_half_width
+from meisai.imports.formats import Counts, ParsedFile, chunked
+from meisai.imports.models import ImportBatch
+from meisai.imports.reading import (
+    DateParser,
+    FieldError,
+    Header,
+    ImportRefused,
+    MonthParser,
+    Problems,
+    half,
+    parse_flag,
+    text_field,
+)
+from meisai.members import cards
+from meisai.members.models import Card, Member, Phone, Product
+
+REQUIRED = (
+    "member_no",
+    "card_no",
+    "card_expiry",
+    "product_code",
+    "name_kanji",
+    "name_kana",
+    "birth_date",
+    "postal_code",
+    "address",
+    "phone_home",
+    "phone_mobile",
+    "email",
+    "status",
+    "cancelled_on",
+    "fee_exempt",
+    "paper_required",
+)
+OPTIONAL: tuple[str, ...] = ()
+
+#: The columns that describe the member (not the card): equal on every row of one member.
+MEMBER_COLUMNS = (
+    "name_kanji",
+    "name_kana",
+    "birth_date",
+    "postal_code",
+    "address",
+    "phone_home",
+    "phone_mobile",
+    "email",
+    "status",
+    "cancelled_on",
+    "fee_exempt",
+    "paper_required",
+)
+#: Member model fields written from the file (``program_excluded`` is derived).
+MEMBER_FIELDS = (
+    "name_kanji",
+    "name_kana",
+    "birth_date",
+    "postal_code",
+    "address",
+    "email",
+    "status",
+    "cancelled_on",
+    "fee_exempt",
+    "paper_required",
+    "program_excluded",
+)
+
+MEMBER_NO_RE = re.compile(r"[0-9A-Za-z]{1,20}", re.ASCII)
+_POSTAL_RE = re.compile(r"([0-9]{3})-?([0-9]{4})", re.ASCII)
+_PHONE_RE = re.compile(r"0[0-9]{9,10}", re.ASCII)
+_KANA_RE = re.compile(r"[\u30a0-\u30ff\u3000 ]+")
+
+
+def parse_member_no(text: str) -> str:
+    value = half(text)
+    if not MEMBER_NO_RE.fullmatch(value):
+        raise FieldError("not a member number (1–20 letters or digits)")
+    return value
+
+
+def _postal(text: str) -> str:
+    value = half(text)
+    if not value:
+        return ""
+    match = _POSTAL_RE.fullmatch(value)
+    if not match:
+        raise FieldError("not a postal code (NNN-NNNN)")
+    return f"{match.group(1)}-{match.group(2)}"
+
+
+def _phone(text: str) -> str:
+    value = normalize_digits(text)
+    if value and not _PHONE_RE.fullmatch(value):
+        raise FieldError("not a phone number (10 or 11 digits starting with 0)")
+    return value
+
+
+def _kana(text: str) -> str:
+    # Core systems often send half-width kana (ﾓﾘｵｶ ﾀﾛｳ); NFKC makes it full-width.
+    value = to_half_width(text).strip()
+    if not value:
+        raise FieldError("empty: a value is required")
+    if not _KANA_RE.fullmatch(value):
+        raise FieldError("not katakana")
+    if len(value) > 100:
+        raise FieldError("longer than 100 characters")
+    return value
+
+
+def _email(text: str) -> str:
+    value = half(text)
+    if value:
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise FieldError("not an email address") from None
+    return value
+
+
+def _status(text: str) -> str:
+    value = half(text)
+    if value not in Member.Status.values:
+        raise FieldError("must be active or cancelled")
+    return value
+
+
+@dataclass
+class _Member:
+    line: int
+    raw: dict[str, str]
+    values: dict[str, object]
+    phones: dict[str, str]
+    cards: list[_Card] = field(default_factory=list)
+
+
+@dataclass
+class _Card:
+    line: int
+    number_hash: str
+    last4: str
+    expiry: str
+    product_id: int
+    excluded: bool
+
+
+def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
+    header, problems = file.header, file.problems
+    products = {p.code: p for p in Product.objects.all()}
+    birth = DateParser()
+    cancelled = DateParser()
+    expiry = MonthParser()
+    today = today_jst()
+    parsers = {
+        "name_kanji": lambda t: text_field(t, max_length=100, required=True),
+        "name_kana": _kana,
+        "birth_date": birth,
+        "postal_code": _postal,
+        "address": lambda t: text_field(t, max_length=200, required=False),
+        "phone_home": _phone,
+        "phone_mobile": _phone,
+        "email": _email,
+        "status": _status,
+        "cancelled_on": lambda t: cancelled(t) if half(t) else None,
+        "fee_exempt": parse_flag,
+        "paper_required": parse_flag,
+    }
+    members: dict[str, _Member] = {}
+    card_lines: dict[str, int] = {}
+    counts = Counts()
+    for line, row in file.rows:
+        counts.rows += 1
+        try:
+            member_no = parse_member_no(row[header["member_no"]])
+        except FieldError as error:
+            problems.add(line, "member_no", row[header["member_no"]], str(error))
+            continue
+        raw = {column: row[header[column]] for column in MEMBER_COLUMNS}
+        values: dict[str, object] = {}
+        bad = False
+        for column, parse in parsers.items():
+            try:
+                values[column] = parse(raw[column])
+            except FieldError as error:
+                problems.add(line, column, raw[column], str(error))
+                bad = True
+        if not bad:
+            bad = not _check_member(line, values, raw, today, problems)
+        card = _parse_card(line, row, header, products, expiry, card_lines, problems)
+        if bad or card is None:
+            continue
+        known = members.get(member_no)
+        if known is None:
+            phones = {
+                Phone.Kind.HOME: str(values.pop("phone_home")),
+                Phone.Kind.MOBILE: str(values.pop("phone_mobile")),
+            }
+            members[member_no] = _Member(line, raw, values, phones, [card])
+            continue
+        for column in MEMBER_COLUMNS:
+            if half(raw[column]) != half(known.raw[column]):
+                problems.add(
+                    line,
+                    column,
+                    raw[column],
+                    f"differs from line {known.line} of the same member_no "
+                    f"('{known.raw[column]}'): member fields must agree on every card row",
+                )
+                break
+        else:
+            known.cards.append(card)
+    file.advance(counts.rows)
+    if problems:
+        raise ImportRefused(problems)
+    _check_card_owners(members, problems)
+    if problems:
+        raise ImportRefused(problems)
+    counts.unit, counts.items = "members", len(members)
+    _write(members, counts)
+    return counts
+
+
+def _check_member(
+    line: int, values: dict[str, object], raw: dict[str, str], today: dt.date, problems: Problems
+) -> bool:
+    birth_date = values["birth_date"]
+    assert isinstance(birth_date, dt.date)
+    if birth_date > today:
+        problems.add(line, "birth_date", raw["birth_date"], "in the future")
+        return False
+    if values["status"] == Member.Status.CANCELLED and values["cancelled_on"] is None:
+        problems.add(line, "cancelled_on", raw["cancelled_on"], "required when status is cancelled")
+        return False
+    if values["status"] == Member.Status.ACTIVE and values["cancelled_on"] is not None:
+        problems.add(
+            line, "cancelled_on", raw["cancelled_on"], "must be empty when status is active"
+        )
+        return False
+    return True
+
+
+def _parse_card(
+    line: int,
+    row: list[str],
+    header: Header,
+    products: dict[str, Product],
+    expiry: MonthParser,
+    card_lines: dict[str, int],
+    problems: Problems,
+) -> _Card | None:
+    ok = True
+    raw_number = row[header["card_no"]]
+    digits = cards.normalize_card_number(raw_number)
+    number_hash = ""
+    if not cards.is_card_number(digits):
+        problems.add(line, "card_no", raw_number, "not a card number (14–16 digits)", card=True)
+        ok = False
+    else:
+        number_hash = cards.card_hash(digits)
+        if number_hash in card_lines:
+            problems.add(
+                line,
+                "card_no",
+                raw_number,
+                f"duplicate: the same card is on line {card_lines[number_hash]}",
+                card=True,
+            )
+            ok = False
+        else:
+            card_lines[number_hash] = line
+    raw_expiry = row[header["card_expiry"]]
+    card_expiry = ""
+    try:
+        card_expiry = expiry(raw_expiry)
+    except FieldError as error:
+        problems.add(line, "card_expiry", raw_expiry, str(error))
+        ok = False
+    raw_product = row[header["product_code"]]
+    product = products.get(half(raw_product))
+    if product is None:
+        problems.add(
+            line, "product_code", raw_product, "unknown product code (import products first)"
+        )
+        ok = False
+    if not ok or product is None:
+        return None
+    return _Card(
+        line,
+        number_hash,
+        cards.last_four(digits),
+        card_expiry,
+        product.pk,
+        product.program_excluded,
+    )
+
+
+def _check_card_owners(members: dict[str, _Member], problems: Problems) -> None:
+    """A card already held by another member is an error, not a silent move."""
+    by_hash = {card.number_hash: (no, card) for no, m in members.items() for card in m.cards}
+    for part in chunked(list(by_hash), 2000):
+        for number_hash, owner_no, last4 in Card.objects.filter(number_hash__in=part).values_list(
+            "number_hash", "member__member_no", "last4"
+        ):
+            member_no, card = by_hash[number_hash]
+            if owner_no != member_no:
+                problems.add(
+                    card.line,
+                    "card_no",
+                    last4,
+                    f"the card belongs to member {owner_no}",
+                    card=True,
+                )
+
+
+def _write(members: dict[str, _Member], counts: Counts) -> None:
+    existing: dict[str, Member] = {}
+    for part in chunked(list(members), 2000):
+        existing.update((m.member_no, m) for m in Member.objects.filter(member_no__in=part))
+    new: list[Member] = []
+    changed: list[Member] = []
+    touched: set[str] = set()
+    for member_no, parsed in members.items():
+        values = dict(parsed.values)
+        values["program_excluded"] = all(card.excluded for card in parsed.cards)
+        member = existing.get(member_no)
+        if member is None:
+            new.append(Member(member_no=member_no, **values))
+            continue
+        if any(getattr(member, name) != values[name] for name in MEMBER_FIELDS):
+            for name in MEMBER_FIELDS:
+                setattr(member, name, values[name])
+            changed.append(member)
+            touched.add(member_no)
+    Member.objects.bulk_create(new, batch_size=1000)
+    Member.objects.bulk_update(changed, list(MEMBER_FIELDS), batch_size=500)
+    for member in new:
+        existing[member.member_no] = member
+    counts.inserted = len(new)
+    touched |= _write_cards(members, existing)
+    touched |= _write_phones(members, existing)
+    counts.updated = len(touched - {m.member_no for m in new})
+
+
+def _write_cards(members: dict[str, _Member], by_no: dict[str, Member]) -> set[str]:
+    touched: set[str] = set()
+    member_ids = [by_no[no].pk for no in members]
+    current: dict[str, Card] = {}
+    for part in chunked(member_ids, 2000):
+        current.update((c.number_hash, c) for c in Card.objects.filter(member_id__in=part))
+    new: list[Card] = []
+    changed: list[Card] = []
+    listed: set[str] = set()
+    for member_no, parsed in members.items():
+        member = by_no[member_no]
+        active = parsed.values["status"] == Member.Status.ACTIVE
+        for card in parsed.cards:
+            listed.add(card.number_hash)
+            found = current.get(card.number_hash)
+            if found is None:
+                new.append(
+                    Card(
+                        member=member,
+                        product_id=card.product_id,
+                        number_hash=card.number_hash,
+                        last4=card.last4,
+                        expiry=card.expiry,
+                        is_active=active,
+                    )
+                )
+                touched.add(member_no)
+            elif (found.product_id, found.expiry, found.is_active) != (
+                card.product_id,
+                card.expiry,
+                active,
+            ):
+                found.product_id, found.expiry, found.is_active = (
+                    card.product_id,
+                    card.expiry,
+                    active,
+                )
+                changed.append(found)
+                touched.add(member_no)
+    no_by_id = {member.pk: no for no, member in by_no.items()}
+    for number_hash, found in current.items():
+        # A card of a listed member that the file no longer lists was replaced or withdrawn.
+        if number_hash not in listed and found.is_active:
+            found.is_active = False
+            changed.append(found)
+            touched.add(no_by_id[found.member_id])
+    Card.objects.bulk_create(new, batch_size=1000)
+    Card.objects.bulk_update(changed, ["product_id", "expiry", "is_active"], batch_size=500)
+    return touched
+
+
+def _write_phones(members: dict[str, _Member], by_no: dict[str, Member]) -> set[str]:
+    touched: set[str] = set()
+    current: dict[tuple[int, str], Phone] = {}
+    for part in chunked([by_no[no].pk for no in members], 2000):
+        current.update(((p.member_id, p.kind), p) for p in Phone.objects.filter(member_id__in=part))
+    new: list[Phone] = []
+    changed: list[Phone] = []
+    gone: list[int] = []
+    for member_no, parsed in members.items():
+        member = by_no[member_no]
+        for kind, number in parsed.phones.items():
+            found = current.get((member.pk, kind))
+            if found is None and number:
+                new.append(Phone(member=member, kind=kind, number=number))
+                touched.add(member_no)
+            elif found is not None and not number:
+                gone.append(found.pk)
+                touched.add(member_no)
+            elif found is not None and found.number != number:
+                found.number = number
+                changed.append(found)
+                touched.add(member_no)
+    Phone.objects.bulk_create(new, batch_size=1000)
+    Phone.objects.bulk_update(changed, ["number"], batch_size=500)
+    for part in chunked(gone, 2000):
+        Phone.objects.filter(pk__in=part).delete()
+    return touched
+
+
+def program_excluded_refresh(*, member_ids: Iterable[int]) -> int:
+    """Derive ``Member.program_excluded`` again after products changed; returns members changed.
+
+    A member is excluded when every active card is of an excluded product (a member with no
+    active card: every card).
+    """
+    changed = 0
+    for part in chunked(sorted(set(member_ids)), 1000):
+        cards_of: dict[int, list[tuple[bool, bool]]] = {}
+        for member_id, active, excluded in Card.objects.filter(member_id__in=part).values_list(
+            "member_id", "is_active", "product__program_excluded"
+        ):
+            cards_of.setdefault(member_id, []).append((active, excluded))
+        for member in Member.objects.filter(pk__in=part):
+            held = cards_of.get(member.pk, [])
+            considered = [excluded for active, excluded in held if active] or [
+                excluded for _, excluded in held
+            ]
+            derived = bool(considered) and all(considered)
+            if member.program_excluded != derived:
+                member.program_excluded = derived
+                member.save(update_fields=["program_excluded", "updated_at"])
+                changed += 1
+    return changed

@@ -1,0 +1,471 @@
+"""usage: the usage lines of one or more billing months — the big file (a million rows).
+
+``member_no, billing_month, line_no, use_date, merchant, user, payment_type, installment,
+use_amount, billed_amount, note`` and optionally ``card_no`` (the line is then tied to that
+card, which must be the member's).
+
+Rules beyond the field formats:
+
+* unique on (member_no, billing_month, line_no) inside the file and against what is stored; a
+  stored line with the same key and the same content is left as it is (re-import is a no-op),
+  one with different content is an error: a billed line is never rewritten, corrections come
+  as lines of a later month;
+* no line for a month already confirmed (a confirmed ``MonthClose``, or a statement of that
+  member and month);
+* ``installment`` is ``n/m`` (1 ≤ n ≤ m ≤ 999): required for 分割, optional for 2回 (m = 2)
+  and リボ, empty for 1回 and ボーナス.
+
+Speed: rows are checked in Python with precompiled patterns, caches and dict look-ups loaded
+once. On PostgreSQL the checked rows go by ``COPY`` into a temporary staging table, and
+set-based SQL compares them with the stored lines and inserts the new ones
+(``INSERT … SELECT … ON CONFLICT DO NOTHING``). On SQLite they are inserted with
+``executemany`` in batches. Either way, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from django.db import connection
+
+from meisai.core.text import to_half_width
+from meisai.imports.formats import Counts, ParsedFile, chunked
+from meisai.imports.models import ImportBatch
+from meisai.imports.reading import ImportRefused, Problems
+from meisai.members import cards
+from meisai.members.models import Card, Member
+from meisai.statements.models import MonthClose, PaymentType, Statement, UsageLine, UserKind
+
+REQUIRED = (
+    "member_no",
+    "billing_month",
+    "line_no",
+    "use_date",
+    "merchant",
+    "user",
+    "payment_type",
+    "installment",
+    "use_amount",
+    "billed_amount",
+    "note",
+)
+OPTIONAL = ("card_no",)
+
+#: The content of a line, in the order rows carry it after (file line, member id, month, no).
+CONTENT_COLUMNS = (
+    ("card_no", "card_id"),
+    ("use_date", "use_date"),
+    ("merchant", "merchant"),
+    ("user", "user_kind"),
+    ("payment_type", "payment_type"),
+    ("installment", "installment"),
+    ("use_amount", "use_amount"),
+    ("billed_amount", "billed_amount"),
+    ("note", "note"),
+)
+_TABLE_COLUMNS = ("member_id", "billing_month", "line_no") + tuple(c for _, c in CONTENT_COLUMNS)
+
+_INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
+_DECIMAL_RE = re.compile(r"-?[0-9,]*\.[0-9]*", re.ASCII)
+_LINE_NO_RE = re.compile(r"[0-9]{1,9}", re.ASCII)
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII)
+_INSTALLMENT_RE = re.compile(r"([0-9]{1,3})/([0-9]{1,3})", re.ASCII)
+
+_USERS = frozenset(UserKind.values)
+_PAYMENTS = frozenset(PaymentType.values)
+_NEEDS_INSTALLMENT = frozenset({PaymentType.INSTALLMENT.value})
+_NO_INSTALLMENT = frozenset({PaymentType.ONCE.value, PaymentType.BONUS.value})
+
+#: A row as checked: (file line, member id, month, line no, card id, use date, merchant, user,
+#: payment type, installment, use amount, billed amount, note).
+Row = tuple[int, int, str, int, int | None, str, str, str, str, str, int, int, str]
+
+
+def _amount_problem(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return "empty: an amount in whole yen is required"
+    if _DECIMAL_RE.fullmatch(value):
+        return "has a decimal point: amounts are whole yen"
+    return "not a whole number of yen"
+
+
+def _date_check(value: str) -> str | None:
+    """None when ``value`` is a real ``YYYY-MM-DD`` date, else what is wrong."""
+    if not _DATE_RE.fullmatch(value):
+        return "not a date in the form YYYY-MM-DD" if value else "empty: a use date is required"
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return "no such date"
+    return None
+
+
+def _installment_problem(value: str, payment: str) -> str | None:
+    if not value:
+        if payment in _NEEDS_INSTALLMENT:
+            return "required for 分割 (n/m, e.g. 3/10)"
+        return None
+    if payment in _NO_INSTALLMENT:
+        return f"must be empty for {payment}"
+    match = _INSTALLMENT_RE.fullmatch(value)
+    if not match:
+        return "not n/m (e.g. 3/10)"
+    n, m = int(match.group(1)), int(match.group(2))
+    if not 1 <= n <= m:
+        return "n/m needs 1 ≤ n ≤ m"
+    if payment == PaymentType.TWICE and m != 2:
+        return "2回 is n/2"
+    return None
+
+
+def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:  # noqa: C901 — one hot loop
+    header, problems = file.header, file.problems
+    members: dict[str, int] = dict(Member.objects.values_list("member_no", "id"))
+    confirmed = set(
+        MonthClose.objects.filter(status=MonthClose.Status.CONFIRMED).values_list(
+            "billing_month", flat=True
+        )
+    )
+    (
+        i_member,
+        i_month,
+        i_no,
+        i_date,
+        i_merchant,
+        i_user,
+        i_payment,
+        i_inst,
+        i_use,
+        i_billed,
+        i_note,
+    ) = (header[c] for c in REQUIRED)
+    i_card = header.get("card_no")
+    card_owner: dict[str, tuple[int, int]] = {}
+    if i_card is not None:
+        card_owner = {
+            number_hash: (card_id, member_id)
+            for number_hash, card_id, member_id in Card.objects.values_list(
+                "number_hash", "id", "member_id"
+            )
+        }
+
+    add = problems.add
+    months_ok: dict[str, str | None] = {}
+    dates_ok: dict[str, str | None] = {}
+    installments_ok: dict[tuple[str, str], str | None] = {}
+    seen: dict[tuple[int, str, int], int] = {}
+    rows: list[Row] = []
+    advance = file.advance
+    counts = Counts()
+    pending = 0
+    for line, f in file.rows:
+        pending += 1
+        if pending == 20000:
+            advance(pending)
+            counts.rows += pending
+            pending = 0
+        ok = True
+
+        member_no = f[i_member]
+        if not member_no.isascii():
+            member_no = to_half_width(member_no)
+        member_id = members.get(member_no)
+        if member_id is None:
+            member_no = member_no.strip()
+            member_id = members.get(member_no)
+            if member_id is None:
+                add(line, "member_no", f[i_member], "unknown member number")
+                ok = False
+
+        month = f[i_month]
+        if month not in months_ok:
+            value = to_half_width(month).strip()
+            months_ok[month] = (
+                ("confirmed" if value in confirmed else None)
+                if _MONTH_RE.fullmatch(value)
+                else "not a billing month in the form YYYY-MM"
+            )
+        month_problem = months_ok[month]
+        if month_problem is not None:
+            if month_problem == "confirmed":
+                add(
+                    line,
+                    "billing_month",
+                    month,
+                    "the billing month is already confirmed (締め済み): corrections go into a later month",
+                )
+            else:
+                add(line, "billing_month", month, month_problem)
+            ok = False
+        elif not month.isascii() or month != month.strip():
+            month = to_half_width(month).strip()
+
+        line_no_text = f[i_no]
+        if not _LINE_NO_RE.fullmatch(line_no_text):
+            line_no_text = to_half_width(line_no_text).strip()
+        if _LINE_NO_RE.fullmatch(line_no_text) and int(line_no_text) > 0:
+            line_no = int(line_no_text)
+        else:
+            add(line, "line_no", f[i_no], "not a positive whole number")
+            ok = False
+            line_no = 0
+
+        use_date = f[i_date]
+        if use_date not in dates_ok:
+            dates_ok[use_date] = _date_check(to_half_width(use_date).strip())
+        date_problem = dates_ok[use_date]
+        if date_problem is not None:
+            add(line, "use_date", use_date, date_problem)
+            ok = False
+        elif not use_date.isascii() or len(use_date) != 10:
+            use_date = to_half_width(use_date).strip()
+
+        merchant = f[i_merchant].strip()
+        if not merchant or len(merchant) > 200:
+            add(
+                line,
+                "merchant",
+                f[i_merchant],
+                "empty: a merchant is required" if not merchant else "longer than 200 characters",
+            )
+            ok = False
+
+        user = f[i_user].strip()
+        if user not in _USERS:
+            add(line, "user", f[i_user], "must be 本人 or 家族")
+            ok = False
+
+        payment = f[i_payment].strip()
+        if payment not in _PAYMENTS:
+            add(line, "payment_type", f[i_payment], "must be 1回, 2回, ボーナス, 分割 or リボ")
+            ok = False
+        else:
+            installment = f[i_inst]
+            key = (installment, payment)
+            if key not in installments_ok:
+                installments_ok[key] = _installment_problem(
+                    to_half_width(installment).strip(), payment
+                )
+            installment_problem = installments_ok[key]
+            if installment_problem is not None:
+                add(line, "installment", installment, installment_problem)
+                ok = False
+            elif installment and (not installment.isascii() or installment != installment.strip()):
+                installment = to_half_width(installment).strip()
+
+        use_text = f[i_use]
+        if not _INT_RE.fullmatch(use_text):
+            use_text = to_half_width(use_text).strip()
+            if not _INT_RE.fullmatch(use_text):
+                add(line, "use_amount", f[i_use], _amount_problem(use_text))
+                ok = False
+        billed_text = f[i_billed]
+        if not _INT_RE.fullmatch(billed_text):
+            billed_text = to_half_width(billed_text).strip()
+            if not _INT_RE.fullmatch(billed_text):
+                add(line, "billed_amount", f[i_billed], _amount_problem(billed_text))
+                ok = False
+
+        note = f[i_note].strip()
+        if len(note) > 200:
+            add(line, "note", f[i_note], "longer than 200 characters")
+            ok = False
+
+        card_id: int | None = None
+        if i_card is not None and f[i_card].strip():
+            digits = cards.normalize_card_number(f[i_card])
+            owner = (
+                card_owner.get(cards.card_hash(digits)) if cards.is_card_number(digits) else None
+            )
+            if owner is None:
+                add(line, "card_no", f[i_card], "unknown card number", card=True)
+                ok = False
+            elif member_id is not None and owner[1] != member_id:
+                add(line, "card_no", f[i_card], "the card is not this member's", card=True)
+                ok = False
+            else:
+                card_id = owner[0]
+
+        if member_id is not None and month_problem is None and line_no:
+            unique = (member_id, month, line_no)
+            first = seen.get(unique)
+            if first is not None:
+                add(
+                    line,
+                    "line_no",
+                    f[i_no],
+                    f"duplicate: member {member_no} {month} line {line_no} is already on line {first}",
+                )
+                continue
+            seen[unique] = line
+        if not ok:
+            continue
+        assert member_id is not None
+        rows.append(
+            (
+                line,
+                member_id,
+                month,
+                line_no,
+                card_id,
+                use_date,
+                merchant,
+                user,
+                payment,
+                installment,
+                int(use_text),
+                int(billed_text),
+                note,
+            )
+        )
+    advance(pending)
+    counts.rows += pending
+    del seen
+
+    # Set-based checks run even when rows were refused above, so one run reports every problem.
+    months = sorted({row[2] for row in rows})
+    _refuse_confirmed_statements(rows, months, members, problems)
+    if connection.vendor == "postgresql":
+        counts.inserted = _write_postgresql(rows, months, batch, problems)
+    else:
+        counts.inserted = _write_portable(rows, months, batch, problems)
+    if problems:
+        raise ImportRefused(problems)
+    return counts
+
+
+def _refuse_confirmed_statements(
+    rows: list[Row], months: list[str], members: dict[str, int], problems: Problems
+) -> None:
+    """A member whose statement of the month exists already: that month is closed for them."""
+    closed = set(
+        Statement.objects.filter(billing_month__in=months).values_list("member_id", "billing_month")
+    )
+    if not closed:
+        return
+    member_nos = {member_id: no for no, member_id in members.items()}
+    for row in rows:
+        if (row[1], row[2]) in closed:
+            problems.add(
+                row[0],
+                "billing_month",
+                row[2],
+                f"member {member_nos[row[1]]} already has a confirmed statement for this month",
+            )
+
+
+def _conflict(
+    problems: Problems, line: int, line_no: int, month: str, stored: tuple, new: tuple
+) -> None:
+    """Name the first column in which a re-sent line differs from the stored one."""
+    for (column, _), old, value in zip(CONTENT_COLUMNS, stored, new, strict=True):
+        if str(old if old is not None else "") != str(value if value is not None else ""):
+            if column == "card_no":
+                last4 = dict(Card.objects.filter(pk__in=[old, value]).values_list("pk", "last4"))
+                shown = cards.mask(last4[value]) if value is not None else ""
+                was = cards.mask(last4[old]) if old is not None else "none"
+            else:
+                shown, was = str(value), str(old)
+            problems.add(
+                line,
+                column,
+                shown,
+                f"line {line_no} of {month} was imported before with '{was}': a billed line is "
+                "never rewritten (send a correction as a line of a later month)",
+            )
+            return
+
+
+def _write_portable(
+    rows: list[Row], months: list[str], batch: ImportBatch, problems: Problems
+) -> int:
+    """Any database (SQLite): compare with stored lines in Python, insert with executemany."""
+    stored: dict[tuple[int, str, int], tuple] = {}
+    for values in UsageLine.objects.filter(billing_month__in=months).values_list(*_TABLE_COLUMNS):
+        stored[(values[0], values[1], values[2])] = tuple(
+            v.isoformat() if isinstance(v, dt.date) else v for v in values[3:]
+        )
+    new: list[tuple] = []
+    for row in rows:
+        found = stored.get((row[1], row[2], row[3]))
+        if found is None:
+            new.append((*row[1:], batch.pk))
+        elif found != row[4:]:
+            _conflict(problems, row[0], row[3], row[2], found, row[4:])
+    if problems or not new:
+        return 0
+    table = UsageLine._meta.db_table
+    columns = ", ".join((*_TABLE_COLUMNS, "batch_id"))
+    marks = ", ".join(["%s"] * (len(_TABLE_COLUMNS) + 1))
+    with connection.cursor() as cursor:
+        for part in chunked(new, 5000):
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", part)  # noqa: S608
+    return len(new)
+
+
+#: Table names in the SQL below come from model metadata and constants, never from input.
+#: Table names in the SQL below come from model metadata and constants, never from input.
+_STAGE = "meisai_usage_stage"
+
+
+def _write_postgresql(
+    rows: list[Row], months: list[str], batch: ImportBatch, problems: Problems
+) -> int:
+    """PostgreSQL: COPY into a temporary staging table, then set-based comparison and insert."""
+    table = UsageLine._meta.db_table
+    content = ", ".join(c for _, c in CONTENT_COLUMNS)
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor  # the psycopg 3 cursor, in Django's transaction
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {_STAGE} ("
+            "file_line integer, member_id bigint, billing_month varchar(7), line_no integer,"
+            " card_id bigint, use_date date, merchant varchar(200), user_kind varchar(4),"
+            " payment_type varchar(6), installment varchar(9), use_amount bigint,"
+            " billed_amount bigint, note varchar(200)) ON COMMIT DROP"
+        )
+        _copy_rows(cursor, rows)
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE billing_month = ANY(%s))",  # noqa: S608
+            [months],
+        )
+        if cursor.fetchone()[0]:
+            cursor.execute(
+                f"SELECT s.file_line, s.line_no, s.billing_month,"  # noqa: S608
+                f" u.card_id, u.use_date::text, u.merchant, u.user_kind, u.payment_type,"
+                f" u.installment, u.use_amount, u.billed_amount, u.note,"
+                f" s.card_id, s.use_date::text, s.merchant, s.user_kind, s.payment_type,"
+                f" s.installment, s.use_amount, s.billed_amount, s.note"
+                f" FROM {_STAGE} s JOIN {table} u USING (member_id, billing_month, line_no)"
+                f" WHERE ({', '.join('u.' + c for _, c in CONTENT_COLUMNS)})"
+                f" IS DISTINCT FROM ({', '.join('s.' + c for _, c in CONTENT_COLUMNS)})"
+                f" ORDER BY s.file_line"
+            )
+            for found in cursor.fetchall():
+                _conflict(problems, found[0], found[1], found[2], found[3:12], found[12:21])
+        if problems:
+            return 0
+        cursor.execute(
+            f"INSERT INTO {table} (member_id, billing_month, line_no, {content}, batch_id)"  # noqa: S608
+            f" SELECT member_id, billing_month, line_no, {content}, %s FROM {_STAGE}"
+            f" ON CONFLICT (member_id, billing_month, line_no) DO NOTHING",
+            [batch.pk],
+        )
+        inserted = cursor.rowcount
+        cursor.execute(f"DROP TABLE {_STAGE}")
+    return inserted
+
+
+def _copy_rows(cursor: object, rows: Iterable[Row]) -> None:
+    columns = (
+        "file_line, member_id, billing_month, line_no, card_id, use_date, merchant, user_kind,"
+        " payment_type, installment, use_amount, billed_amount, note"
+    )
+    with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)

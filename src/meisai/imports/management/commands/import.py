@@ -1,0 +1,63 @@
+"""``meisai import KIND FILE``: load one file of the core system (SPEC 4.1, 4.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from meisai.imports.models import ImportBatch
+from meisai.imports.reading import ENCODINGS, ImportRefused
+from meisai.imports.services import import_file
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a file from the core card system: products, members, enrollments, usage or "
+        "points (CSV, UTF-8 or cp932). The file is imported whole or not at all."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("kind", choices=ImportBatch.Kind.values)
+        parser.add_argument("file", help="CSV file with a header row")
+        parser.add_argument(
+            "--encoding",
+            choices=ENCODINGS,
+            help="default: detected (UTF-8 with or without BOM, else cp932)",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="check everything, keep nothing")
+        parser.add_argument("--actor", help="who runs the import (default: the OS user)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            outcome = import_file(
+                kind=options["kind"],
+                path=options["file"],
+                encoding=options["encoding"],
+                dry_run=options["dry_run"],
+                actor=options["actor"],
+                progress=options["verbosity"] > 0,
+            )
+        except FileNotFoundError as error:
+            raise CommandError(f"{options['file']}: no such file") from error
+        except ImportRefused as refused:
+            lines = refused.problems.lines
+            raise CommandError(
+                "\n".join(
+                    [*lines, f"{options['file']}: {len(lines)} problem(s); nothing was imported"]
+                )
+            ) from refused
+        batch, counts = outcome.batch, outcome.counts
+        if outcome.already_imported is not None:
+            previous = outcome.already_imported
+            self.stdout.write(
+                f"{options['file']}: already imported (batch {previous.pk}, "
+                f"{previous.started_at:%Y-%m-%d %H:%M}); nothing changed"
+            )
+            return
+        verb = "checked (dry run, nothing kept)" if options["dry_run"] else "imported"
+        self.stdout.write(
+            f"{options['file']}: {verb}: {counts.rows} rows; {counts.unit}: {counts.inserted} new, "
+            f"{counts.updated} updated, {counts.unchanged} unchanged (batch {batch.pk}, "
+            f"{batch.encoding})"
+        )

@@ -1,0 +1,164 @@
+"""Importing the core system's files (SPEC 4.3): one entry point for every kind.
+
+``import_file`` reads the file, refuses a file imported before (same kind, same SHA-256) as a
+no-op, decodes it, checks the header, hands the rows to the kind's format module and records an
+``ImportBatch`` whatever happens. The format module's writes run in one transaction: one bad row
+and nothing from the file is kept.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from django.db import IntegrityError, transaction
+
+from meisai.clock import now
+from meisai.core.progress import progress_report
+from meisai.imports.formats import Counts, ParsedFile, enrollments, members, points, products, usage
+from meisai.imports.models import ImportBatch
+from meisai.imports.reading import (
+    STORED_PROBLEMS,
+    ImportRefused,
+    Problems,
+    csv_rows,
+    data_rows,
+    decode,
+    read_header,
+)
+
+FORMATS: dict[str, ModuleType] = {
+    ImportBatch.Kind.PRODUCTS: products,
+    ImportBatch.Kind.MEMBERS: members,
+    ImportBatch.Kind.ENROLLMENTS: enrollments,
+    ImportBatch.Kind.USAGE: usage,
+    ImportBatch.Kind.POINTS: points,
+}
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    batch: ImportBatch
+    counts: Counts
+    #: The batch that imported this very file before (the import was a no-op), if any.
+    already_imported: ImportBatch | None = None
+
+
+class _DryRunRollback(Exception):
+    """Raised inside the transaction to undo a dry run after everything was checked."""
+
+
+def default_actor() -> str:
+    """Who runs an import when ``--actor`` is not given: the operating-system user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def import_file(
+    *,
+    kind: str,
+    path: str | Path,
+    encoding: str | None = None,
+    dry_run: bool = False,
+    actor: str | None = None,
+    progress: bool = True,
+) -> ImportOutcome:
+    """Import one file of ``kind``; raise :class:`ImportRefused` (after recording the failed
+    batch) when any row is wrong."""
+    fmt = FORMATS[kind]
+    name = str(path)
+    data = Path(path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    batch = ImportBatch(
+        kind=kind,
+        file_name=name[-255:],
+        file_sha256=digest,
+        actor=(actor or default_actor())[:150],
+        started_at=now(),
+    )
+    previous = (
+        ImportBatch.objects.filter(kind=kind, file_sha256=digest, status=ImportBatch.Status.DONE)
+        .order_by("-started_at")
+        .first()
+    )
+    if previous is not None:
+        return _record_unchanged(batch, previous)
+
+    problems = Problems(name)
+    try:
+        text, batch.encoding = decode(data, encoding=encoding, problems=problems)
+    except ImportRefused:
+        _record_failure(batch, problems)
+        raise
+    batch.save()
+    reader = csv_rows(text)
+    counts = Counts()
+    try:
+        header = read_header(
+            reader, required=fmt.REQUIRED, optional=fmt.OPTIONAL, problems=problems
+        )
+        with (
+            progress_report(f"取込 {kind}", total=text.count("\n"), enabled=progress) as advance,
+            transaction.atomic(),
+        ):
+            parsed = ParsedFile(
+                name=name,
+                header=header,
+                rows=data_rows(reader, header, problems),
+                problems=problems,
+                size_hint=len(data),
+                advance=advance,
+            )
+            counts = fmt.load(file=parsed, batch=batch)
+            if problems:
+                raise ImportRefused(problems)
+            _finish(
+                batch, counts, ImportBatch.Status.DRY_RUN if dry_run else ImportBatch.Status.DONE
+            )
+            if dry_run:
+                raise _DryRunRollback
+    except _DryRunRollback:
+        batch.save()
+    except ImportRefused:
+        _record_failure(batch, problems)
+        raise
+    except IntegrityError:
+        # The same file was imported by someone else meanwhile (file_imported_once).
+        previous = ImportBatch.objects.filter(
+            kind=kind, file_sha256=digest, status=ImportBatch.Status.DONE
+        ).first()
+        if previous is None:
+            raise
+        return _record_unchanged(batch, previous)
+    return ImportOutcome(batch=batch, counts=counts)
+
+
+def _finish(batch: ImportBatch, counts: Counts, status: str) -> None:
+    batch.status = status
+    batch.rows, batch.inserted, batch.updated = counts.rows, counts.inserted, counts.updated
+    batch.finished_at = now()
+    batch.save()
+
+
+def _record_unchanged(batch: ImportBatch, previous: ImportBatch) -> ImportOutcome:
+    batch.status = ImportBatch.Status.UNCHANGED
+    batch.encoding = previous.encoding
+    batch.rows = previous.rows
+    batch.finished_at = now()
+    batch.errors = f"imported before by batch {previous.pk}"
+    batch.save()
+    return ImportOutcome(batch=batch, counts=Counts(rows=previous.rows), already_imported=previous)
+
+
+def _record_failure(batch: ImportBatch, problems: Problems) -> None:
+    batch.status = ImportBatch.Status.FAILED
+    batch.rows = batch.inserted = batch.updated = 0
+    batch.error_count = len(problems)
+    batch.errors = "\n".join(problems.lines[:STORED_PROBLEMS])
+    batch.finished_at = now()
+    batch.save()
