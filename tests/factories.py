@@ -89,3 +89,87 @@ class AccountFactory(DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):  # noqa: N805
         if create:
             obj.save()
+
+
+# --- monthly cycle (statements, points) ---------------------------------------------------------
+
+
+class UsageLineFactory(DjangoModelFactory):
+    """A usage line as the usage import stores it (statements.UsageLine)."""
+
+    class Meta:
+        model = "statements.UsageLine"
+
+    member = factory.SubFactory(MemberFactory)
+    card = None
+    billing_month = "2025-04"
+    line_no = factory.Sequence(lambda n: n + 1)
+    use_date = dt.date(2025, 3, 15)
+    merchant = "盛岡百貨店"
+    user_kind = "本人"
+    payment_type = "1回"
+    installment = ""
+    use_amount = 5000
+    billed_amount = factory.LazyAttribute(lambda line: line.use_amount)
+    note = ""
+
+
+class PointBalanceFactory(DjangoModelFactory):
+    class Meta:
+        model = "points.PointBalance"
+
+    member = factory.SubFactory(MemberFactory)
+    as_of = dt.date(2025, 3, 31)
+    balance = 2500
+    expiring_points = 0
+    expires_on = None
+
+
+# --- member pages (published statements, magazines) ---------------------------------------------
+
+
+class StatementFactory(DjangoModelFactory):
+    """A confirmed and published statement; build its lines with StatementLineFactory."""
+
+    class Meta:
+        model = "statements.Statement"
+
+    member = factory.SubFactory(MemberFactory)
+    billing_month = "2025-04"
+    delivery = "web"
+    usage_total = 0
+    fee_total = 0
+    total = factory.LazyAttribute(lambda s: s.usage_total + s.fee_total)
+    line_count = 0
+    points_granted = 0
+    debit_date = dt.date(2025, 4, 28)
+    confirmed_at = dt.datetime(2025, 4, 10, 3, 0, tzinfo=JST)
+    published_at = dt.datetime(2025, 4, 14, 9, 0, tzinfo=JST)
+
+
+class StatementLineFactory(DjangoModelFactory):
+    class Meta:
+        model = "statements.StatementLine"
+
+    statement = factory.SubFactory(StatementFactory)
+    kind = "usage"
+    line_no = factory.Sequence(lambda n: n + 1)
+    card = None
+    use_date = dt.date(2025, 3, 15)
+    merchant = "盛岡百貨店"
+    user_kind = "本人"
+    payment_type = "1回"
+    installment = ""
+    use_amount = 5000
+    billed_amount = factory.LazyAttribute(lambda line: line.use_amount)
+    note = ""
+
+
+class MagazineIssueFactory(DjangoModelFactory):
+    class Meta:
+        model = "magazines.MagazineIssue"
+
+    title = "会員情報誌 春号"
+    month = "2025-04"
+    pdf = factory.django.FileField(filename="spring.pdf", data=b"%PDF-1.4 magazine")
+    uploaded_by = "operator"

@@ -1,0 +1,494 @@
+# ruff: noqa: S608 — the SQL is built only from model table names; values go in as parameters.
+"""The monthly close (SPEC 3.6): usage lines of a billing month become confirmed statements.
+
+One close is one transaction. It is set-based: a handful of ``INSERT … SELECT`` statements make
+every statement, every line and every campaign grant of the month at once, the same SQL on
+PostgreSQL and SQLite, so that 100,000 members close in seconds rather than in the minutes a
+per-member loop takes.
+
+The rules decided here, and nowhere else:
+
+* **statement**: a member with at least one usage line of M gets one statement; a member without
+  gets none (and therefore no fee).
+* **delivery**: the latest ``DeliveryPreference`` recorded strictly before
+  ``billing_calendar.registration_cutoff(M)`` (10th 00:00 JST), paper when there is none — the
+  SQL twin of ``meisai.members.selectors.delivery_method_at``; a test pins both on the edges.
+  A member the programme cannot serve on the web (``program_excluded``, the IRIS card) or whom
+  the core system flags ``paper_required`` gets paper whatever the history says, the same
+  exceptions ``members.services.web_delivery_refusal`` applies when they try to switch.
+* **paper fee**: one line of ``paper_fee_amount()`` (net + tax) on a paper statement when
+  M ≥ ``paper_fee_start()`` and the member is neither programme-excluded, fee-exempt nor
+  paper-required.
+* **campaign grants**: see :func:`_grant_campaign`.
+* **reconciliation**: imported usage total of M = Σ statement totals − Σ fees, and the lines
+  copied equal the lines imported; otherwise nothing is confirmed and the failure is recorded.
+
+Concurrency: the close takes a per-month advisory lock on PostgreSQL (SQLite runs write
+transactions one at a time: settings open them IMMEDIATE) and a SHARE lock on the usage table,
+so an import cannot slip lines in between the statements and their lines. Once the month's
+``MonthClose`` is confirmed a second close changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+from meisai import billing_calendar as cal
+from meisai.backoffice.services import audit_record
+from meisai.billing_calendar import BillingMonth
+from meisai.clock import JST, now
+from meisai.members.models import Card, DeliveryPreference, Member
+from meisai.points.models import Campaign, PointEntry
+from meisai.points.services import campaign_window_bounds
+from meisai.statements.models import MonthClose, Statement, StatementLine, UsageLine
+
+#: The merchant text of the paper fee line, as the statement prints it.
+PAPER_FEE_TEXT = "紙明細発行手数料(税込)"
+
+#: First key of the PostgreSQL advisory lock of a month's close ("me" in ASCII).
+_ADVISORY_NAMESPACE = 0x6D65
+
+
+class CloseRefused(ValueError):
+    """The close cannot run; the message says why, in Japanese."""
+
+
+class ReconciliationError(CloseRefused):
+    """The statements do not add up to the imported lines: nothing was confirmed."""
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    """What a close did (or, for a dry run, would do)."""
+
+    month: BillingMonth
+    #: "confirmed" (this run confirmed the month), "already_confirmed" (nothing changed) or
+    #: "dry_run" (computed and rolled back).
+    outcome: str
+    statements: int = 0
+    web_statements: int = 0
+    paper_statements: int = 0
+    fees: int = 0
+    fee_total: int = 0
+    usage_lines: int = 0
+    usage_total: int = 0
+    statement_total: int = 0
+    grants: int = 0
+    points_granted: int = 0
+    debit_date: dt.date | None = None
+    campaigns: tuple[str, ...] = field(default=())
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome == "confirmed"
+
+    @property
+    def reconciled(self) -> bool:
+        return self.usage_total == self.statement_total - self.fee_total
+
+    def report_lines(self) -> list[str]:
+        """The reconciliation an operator reads, one fact per line."""
+        head = {
+            "confirmed": f"{self.month.label}: 確定しました。",
+            "already_confirmed": f"{self.month.label}: 確定済みのため、何も変更していません。",
+            "dry_run": f"{self.month.label}: ドライラン(書き込みなし)。",
+        }[self.outcome]
+        return [
+            head,
+            f"  明細書: {self.statements:,}件 (WEB {self.web_statements:,} / 紙 {self.paper_statements:,})",
+            f"  取込明細: {self.usage_lines:,}行 合計 {self.usage_total:,}円",
+            f"  紙明細発行手数料: {self.fees:,}件 合計 {self.fee_total:,}円",
+            f"  請求額合計: {self.statement_total:,}円",
+            f"  照合: 取込明細合計 {self.usage_total:,}円 = 請求額合計 {self.statement_total:,}円"
+            f" − 手数料 {self.fee_total:,}円 … {'一致' if self.reconciled else '不一致'}",
+            f"  キャンペーンポイント: {self.grants:,}名 合計 {self.points_granted:,}ポイント",
+            f"  引落日: {self.debit_date.isoformat() if self.debit_date else '-'}",
+        ]
+
+
+class _DryRunRollback(Exception):
+    """Raised inside the close transaction to undo a dry run."""
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "usage": UsageLine._meta.db_table,
+        "statement": Statement._meta.db_table,
+        "line": StatementLine._meta.db_table,
+        "member": Member._meta.db_table,
+        "card": Card._meta.db_table,
+        "preference": DeliveryPreference._meta.db_table,
+        "entry": PointEntry._meta.db_table,
+        "excluded": Campaign.excluded_products.through._meta.db_table,
+    }
+
+
+def _dt(value: dt.datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _date(value: dt.date) -> Any:
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _lock_month(month: BillingMonth) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [_ADVISORY_NAMESPACE, month.year * 100 + month.month],
+            )
+            # Imports wait until the close commits; afterwards they see the month confirmed.
+            cursor.execute(f"LOCK TABLE {UsageLine._meta.db_table} IN SHARE MODE")
+
+
+def delivery_sql(*, member: str, cutoff_param: str) -> str:
+    """SQL for the delivery method of the member in column ``member`` at the month's cutoff.
+
+    The twin of ``members.selectors.delivery_method_at``: the latest preference recorded
+    strictly before the cutoff, ties broken by id, paper when none.
+    """
+    t = _tables()
+    return (
+        f"COALESCE((SELECT dp.method FROM {t['preference']} dp"
+        f" WHERE dp.member_id = {member} AND dp.recorded_at < {cutoff_param}"
+        f" ORDER BY dp.recorded_at DESC, dp.id DESC LIMIT 1), 'paper')"
+    )
+
+
+def _grant_campaign(*, campaign: Campaign, month: BillingMonth, moment: dt.datetime) -> int:
+    """Grant ``campaign``'s points to every qualifying member; return how many got them now.
+
+    Qualifies (SPEC 3.7): a ``web`` preference recorded through registration or the member's own
+    「紙明細を停止する」 with its moment inside the window (both ends inclusive); not cancelled at
+    grant time — a member cancelled on or before the confirmation day of the grant month gets
+    nothing (the grant happens with that statement), nor one flagged cancelled without a date;
+    not ``program_excluded``; and not holding only cards of the campaign's excluded products.
+    The unique constraint (member, campaign) makes the grant once-only: ``ON CONFLICT DO
+    NOTHING`` skips members granted before.
+    """
+    t = _tables()
+    start, end_exclusive = campaign_window_bounds(campaign)
+    grant_day = cal.confirmation_date(month)
+    sql = f"""
+        INSERT INTO {t["entry"]}
+            (member_id, kind, points, billing_month, campaign_id, description, recorded_at)
+        SELECT m.id, %(kind)s, %(points)s, %(month)s, %(campaign)s, %(description)s, %(moment)s
+        FROM {t["member"]} m
+        WHERE NOT m.program_excluded
+          AND NOT (m.status = 'cancelled'
+                   AND (m.cancelled_on IS NULL OR m.cancelled_on <= %(grant_day)s))
+          AND EXISTS (
+              SELECT 1 FROM {t["preference"]} dp
+              WHERE dp.member_id = m.id AND dp.method = 'web'
+                AND dp.source IN ('registration', 'member')
+                AND dp.recorded_at >= %(start)s AND dp.recorded_at < %(end)s)
+          AND NOT (
+              EXISTS (SELECT 1 FROM {t["card"]} c JOIN {t["excluded"]} x
+                      ON x.product_id = c.product_id AND x.campaign_id = %(campaign)s
+                      WHERE c.member_id = m.id)
+              AND NOT EXISTS (
+                  SELECT 1 FROM {t["card"]} c WHERE c.member_id = m.id
+                    AND c.product_id NOT IN (SELECT x.product_id FROM {t["excluded"]} x
+                                             WHERE x.campaign_id = %(campaign)s)))
+        ON CONFLICT DO NOTHING
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "kind": PointEntry.Kind.CAMPAIGN,
+                "points": campaign.points,
+                "month": str(month),
+                "campaign": campaign.pk,
+                "description": campaign.name[:200],
+                "moment": _dt(moment),
+                "grant_day": _date(grant_day),
+                "start": _dt(start),
+                "end": _dt(end_exclusive),
+            },
+        )
+        return max(cursor.rowcount, 0)
+
+
+def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
+    t = _tables()
+    fee_net, fee_tax = cal.paper_fee_amount()
+    fee = fee_net + fee_tax if month >= cal.paper_fee_start() else 0
+    delivery = delivery_sql(member="a.member_id", cutoff_param="%(cutoff)s")
+    sql = f"""
+        INSERT INTO {t["statement"]}
+            (member_id, billing_month, delivery, usage_total, fee_total, total, line_count,
+             points_granted, debit_date, confirmed_at, published_at, pdf_sha256)
+        SELECT d.member_id, %(month)s, d.delivery, d.usage_total, d.fee, d.usage_total + d.fee,
+               d.line_count + CASE WHEN d.fee <> 0 THEN 1 ELSE 0 END,
+               COALESCE(g.points, 0), %(debit)s, %(moment)s, NULL, ''
+        FROM (
+            SELECT e.member_id, e.usage_total, e.line_count, e.delivery,
+                   CASE WHEN e.delivery = 'paper' AND NOT e.program_excluded
+                             AND NOT e.fee_exempt AND NOT e.paper_required
+                        THEN %(fee)s ELSE 0 END AS fee
+            FROM (
+                SELECT a.member_id, a.usage_total, a.line_count,
+                       m.program_excluded, m.fee_exempt, m.paper_required,
+                       CASE WHEN m.program_excluded OR m.paper_required THEN 'paper'
+                            ELSE {delivery} END AS delivery
+                FROM (
+                    SELECT u.member_id, SUM(u.billed_amount) AS usage_total,
+                           COUNT(*) AS line_count
+                    FROM {t["usage"]} u
+                    WHERE u.billing_month = %(month)s
+                    GROUP BY u.member_id
+                ) a
+                JOIN {t["member"]} m ON m.id = a.member_id
+            ) e
+        ) d
+        LEFT JOIN (
+            SELECT p.member_id, SUM(p.points) AS points FROM {t["entry"]} p
+            WHERE p.billing_month = %(month)s GROUP BY p.member_id
+        ) g ON g.member_id = d.member_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "month": str(month),
+                "cutoff": _dt(cal.registration_cutoff(month)),
+                "fee": fee,
+                "debit": _date(cal.debit_date(month)),
+                "moment": _dt(moment),
+            },
+        )
+
+
+def _insert_lines(*, month: BillingMonth) -> None:
+    """Copy the usage lines (numbered per statement: card, 本人 before 家族, use date, original
+    line number) and add each statement's fee line as its last line."""
+    t = _tables()
+    usage_sql = f"""
+        INSERT INTO {t["line"]}
+            (statement_id, kind, line_no, card_id, use_date, merchant, user_kind, payment_type,
+             installment, use_amount, billed_amount, note)
+        SELECT s.id, 'usage',
+               ROW_NUMBER() OVER (
+                   PARTITION BY u.member_id
+                   ORDER BY u.card_id IS NULL, u.card_id,
+                            CASE WHEN u.user_kind = '本人' THEN 0 ELSE 1 END,
+                            u.use_date, u.line_no),
+               u.card_id, u.use_date, u.merchant, u.user_kind, u.payment_type, u.installment,
+               u.use_amount, u.billed_amount, u.note
+        FROM {t["usage"]} u
+        JOIN {t["statement"]} s ON s.member_id = u.member_id AND s.billing_month = u.billing_month
+        WHERE u.billing_month = %(month)s
+    """
+    fee_sql = f"""
+        INSERT INTO {t["line"]}
+            (statement_id, kind, line_no, card_id, use_date, merchant, user_kind, payment_type,
+             installment, use_amount, billed_amount, note)
+        SELECT s.id, 'paper_fee', s.line_count, NULL, NULL, %(text)s, '', '', '',
+               s.fee_total, s.fee_total, ''
+        FROM {t["statement"]} s
+        WHERE s.billing_month = %(month)s AND s.fee_total <> 0
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(usage_sql, {"month": str(month)})
+        cursor.execute(fee_sql, {"month": str(month), "text": PAPER_FEE_TEXT})
+
+
+def _tally(*, month: BillingMonth, campaigns: list[Campaign], outcome: str) -> CloseResult:
+    t = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT COUNT(*),
+                       COALESCE(SUM(CASE WHEN delivery = 'web' THEN 1 ELSE 0 END), 0),
+                       COALESCE(SUM(CASE WHEN fee_total <> 0 THEN 1 ELSE 0 END), 0),
+                       COALESCE(SUM(fee_total), 0), COALESCE(SUM(usage_total), 0),
+                       COALESCE(SUM(total), 0), COALESCE(SUM(line_count), 0)
+                FROM {t["statement"]} WHERE billing_month = %s""",
+            [str(month)],
+        )
+        statements, web, fees, fee_total, _, statement_total, line_count = cursor.fetchone()
+        cursor.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(billed_amount), 0) FROM {t['usage']}"
+            " WHERE billing_month = %s",
+            [str(month)],
+        )
+        usage_lines, usage_total = cursor.fetchone()
+        cursor.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(points), 0) FROM {t['entry']}"
+            " WHERE billing_month = %s AND kind = %s",
+            [str(month), PointEntry.Kind.CAMPAIGN],
+        )
+        grant_count, points = cursor.fetchone()
+    result = CloseResult(
+        month=month,
+        outcome=outcome,
+        statements=int(statements),
+        web_statements=int(web),
+        paper_statements=int(statements) - int(web),
+        fees=int(fees),
+        fee_total=int(fee_total),
+        usage_lines=int(usage_lines),
+        usage_total=int(usage_total),
+        statement_total=int(statement_total),
+        grants=int(grant_count),
+        points_granted=int(points),
+        debit_date=cal.debit_date(month),
+        campaigns=tuple(c.code for c in campaigns),
+    )
+    if int(line_count) != int(usage_lines) + int(fees):
+        raise ReconciliationError(
+            f"{month.label}: 明細行数が一致しません"
+            f"(取込 {int(usage_lines):,}行 + 手数料 {int(fees):,}行 ≠ 明細書 {int(line_count):,}行)"
+        )
+    return result
+
+
+def _reconcile_lines(*, month: BillingMonth, result: CloseResult) -> None:
+    """The lines written add up to the statements (PostgreSQL checks each statement again at
+    commit with a deferred constraint trigger)."""
+    t = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT COUNT(*), COALESCE(SUM(l.billed_amount), 0)
+                FROM {t["line"]} l JOIN {t["statement"]} s ON s.id = l.statement_id
+                WHERE s.billing_month = %s""",
+            [str(month)],
+        )
+        lines, line_total = cursor.fetchone()
+    if not result.reconciled or int(line_total) != result.statement_total:
+        raise ReconciliationError(
+            f"{month.label}: 照合が一致しません(取込明細合計 {result.usage_total:,}円、"
+            f"請求額合計 {result.statement_total:,}円、手数料 {result.fee_total:,}円、"
+            f"明細行合計 {int(line_total):,}円)"
+        )
+    if int(lines) != result.usage_lines + result.fees:
+        raise ReconciliationError(
+            f"{month.label}: 明細行数が一致しません(取込 {result.usage_lines:,}行 + 手数料"
+            f" {result.fees:,}行 ≠ 書込 {int(lines):,}行)"
+        )
+
+
+def _recorded_result(record: MonthClose, month: BillingMonth) -> CloseResult:
+    return CloseResult(
+        month=month,
+        outcome="already_confirmed",
+        statements=record.statements,
+        web_statements=record.web_statements,
+        paper_statements=record.paper_statements,
+        fees=record.fees,
+        fee_total=record.fee_total,
+        usage_lines=0,
+        usage_total=record.usage_total,
+        statement_total=record.statement_total,
+        points_granted=record.points_granted,
+        debit_date=cal.debit_date(month),
+    )
+
+
+def statement_close(*, month: BillingMonth, actor: str, dry_run: bool = False) -> CloseResult:
+    """Close ``month``: statements, fee lines, campaign grants, all confirmed in one transaction.
+
+    Idempotent: a confirmed month returns ``outcome="already_confirmed"`` and changes nothing.
+    Raises :class:`CloseRefused` before the month's registration cutoff has passed, and
+    :class:`ReconciliationError` (after recording the failure on the ``MonthClose`` row) when
+    the statements do not add up.
+    """
+    moment = now()
+    cutoff = cal.registration_cutoff(month)
+    if moment < cutoff:
+        raise CloseRefused(
+            f"{month.label}の締めは、配送方法が決まる"
+            f"{cutoff.astimezone(JST):%Y-%m-%d %H:%M}(日本時間)以降に実行できます。"
+        )
+    failure: ReconciliationError | None = None
+    result: CloseResult | None = None
+    try:
+        with transaction.atomic():
+            _lock_month(month)
+            record, _ = MonthClose.objects.select_for_update().get_or_create(
+                billing_month=str(month), defaults={"started_at": moment, "closed_by": actor}
+            )
+            if record.status == MonthClose.Status.CONFIRMED:
+                return _recorded_result(record, month)
+            try:
+                with transaction.atomic():
+                    campaigns = list(
+                        Campaign.objects.filter(grant_month=str(month)).order_by("code")
+                    )
+                    for campaign in campaigns:
+                        _grant_campaign(campaign=campaign, month=month, moment=moment)
+                    _insert_statements(month=month, moment=moment)
+                    _insert_lines(month=month)
+                    result = _tally(
+                        month=month,
+                        campaigns=campaigns,
+                        outcome="dry_run" if dry_run else "confirmed",
+                    )
+                    _reconcile_lines(month=month, result=result)
+            except ReconciliationError as error:
+                failure = error
+            if dry_run:
+                raise _DryRunRollback
+            if failure is not None:
+                record.status = MonthClose.Status.FAILED
+                record.error = str(failure)
+                record.started_at = moment
+                record.closed_by = actor
+                record.save(update_fields=["status", "error", "started_at", "closed_by"])
+                audit_record(
+                    actor=actor,
+                    action="statement_close_failed",
+                    detail={"month": str(month), "error": str(failure)},
+                )
+            else:
+                assert result is not None
+                _record_confirmed(record=record, result=result, actor=actor, moment=moment)
+    except _DryRunRollback:
+        if failure is not None:
+            raise failure from None
+        assert result is not None
+        return result
+    if failure is not None:
+        raise failure
+    assert result is not None
+    return result
+
+
+def _record_confirmed(
+    *, record: MonthClose, result: CloseResult, actor: str, moment: dt.datetime
+) -> None:
+    record.status = MonthClose.Status.CONFIRMED
+    record.started_at = record.started_at or moment
+    record.confirmed_at = moment
+    record.closed_by = actor
+    record.statements = result.statements
+    record.web_statements = result.web_statements
+    record.paper_statements = result.paper_statements
+    record.fees = result.fees
+    record.usage_total = result.usage_total
+    record.fee_total = result.fee_total
+    record.statement_total = result.statement_total
+    record.points_granted = result.points_granted
+    record.error = ""
+    record.save()
+    audit_record(
+        actor=actor,
+        action="statement_close",
+        detail={
+            "month": str(result.month),
+            "statements": result.statements,
+            "web": result.web_statements,
+            "paper": result.paper_statements,
+            "fees": result.fees,
+            "fee_total": result.fee_total,
+            "usage_total": result.usage_total,
+            "statement_total": result.statement_total,
+            "grants": result.grants,
+            "points_granted": result.points_granted,
+        },
+    )

@@ -1,0 +1,39 @@
+"""``meisai close YYYY-MM [--dry-run]``: the monthly close (SPEC 3.6)."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from meisai.billing_calendar import BillingMonth
+from meisai.statements.services import CloseRefused, statement_close
+
+
+class Command(BaseCommand):
+    help = (
+        "Close a billing month: build every statement from the imported usage lines, decide web "
+        "or paper, add paper fees, grant campaign points, confirm. A confirmed month is left "
+        "unchanged. --dry-run prints the figures and writes nothing."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("month", help="billing month YYYY-MM")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="compute and print, write nothing"
+        )
+        parser.add_argument("--actor", default="", help="operator name for the record")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            month = BillingMonth.parse(options["month"])
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        actor = options["actor"] or f"cli:{getpass.getuser()}"
+        try:
+            result = statement_close(month=month, actor=actor, dry_run=options["dry_run"])
+        except CloseRefused as error:
+            raise CommandError(str(error)) from error
+        for line in result.report_lines():
+            self.stdout.write(line)

@@ -1,0 +1,35 @@
+"""``meisai publish YYYY-MM``: make a closed month visible and queue the 請求額確定 emails."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from meisai.billing_calendar import BillingMonth
+from meisai.statements.services import PublishRefused, statement_publish
+
+
+class Command(BaseCommand):
+    help = (
+        "Publish a closed billing month: statements become visible online and every member with "
+        "a web account gets the 請求額確定 email once (running it again sends nothing twice)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("month", help="billing month YYYY-MM")
+        parser.add_argument("--actor", default="", help="operator name for the record")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            month = BillingMonth.parse(options["month"])
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        actor = options["actor"] or f"cli:{getpass.getuser()}"
+        try:
+            result = statement_publish(month=month, actor=actor)
+        except PublishRefused as error:
+            raise CommandError(str(error)) from error
+        for line in result.report_lines():
+            self.stdout.write(line)

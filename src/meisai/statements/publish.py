@@ -1,0 +1,139 @@
+"""Publication of a closed month (SPEC 3.6): statements become visible, the 請求額確定 email goes out.
+
+``published_at`` of the month's statements and one outbox row per member with an active web
+account are written in one transaction; the sender delivers the rows after commit. The outbox
+key ``statement_confirmed:YYYY-MM:<member_no>`` makes each member's email once-only whether
+publish runs again or a sender dies halfway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from meisai import billing_calendar as cal
+from meisai.accounts.models import Account
+from meisai.backoffice.services import audit_record
+from meisai.billing_calendar import BillingMonth
+from meisai.clock import now
+from meisai.notifications.models import OutboxMessage
+from meisai.notifications.services import Email, email_enqueue_many
+from meisai.statements.models import MonthClose, Statement
+
+EMAIL_TEMPLATE = "statement_confirmed"
+
+
+class PublishRefused(ValueError):
+    """The month cannot be published (not closed yet); the message says why, in Japanese."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    month: BillingMonth
+    #: Statements that became visible in this run (0 when publishing again).
+    statements_published: int
+    #: Emails queued in this run (members already emailed for the month are not counted).
+    emails_queued: int
+    #: When the month was first published.
+    published_at: dt.datetime
+    #: True when this run published the month for the first time.
+    first_publication: bool
+
+    def report_lines(self) -> list[str]:
+        head = (
+            f"{self.month.label}: 公開しました。"
+            if self.first_publication
+            else f"{self.month.label}: 公開済みです(未送信分のみ処理)。"
+        )
+        return [
+            head,
+            f"  公開した明細書: {self.statements_published:,}件",
+            f"  請求額確定メール: {self.emails_queued:,}通を送信待ちにしました",
+        ]
+
+
+def email_key(month: BillingMonth, member_no: str) -> str:
+    return f"{EMAIL_TEMPLATE}:{month}:{member_no}"
+
+
+def _emails(month: BillingMonth, already: set[str]) -> Iterator[Email]:
+    """One email per member with an active web account and a statement of ``month``."""
+    url = f"statements/{month}/"
+    recipients = (
+        Account.objects.filter(
+            is_active=True,
+            member__isnull=False,
+            member__statements__billing_month=str(month),
+        )
+        .order_by("member__member_no")
+        .values_list("member__member_no", "member__name_kanji", "email", "member__email")
+    )
+    for member_no, name, account_email, member_email in recipients.iterator(chunk_size=5000):
+        key = email_key(month, member_no)
+        to = account_email or member_email
+        if key in already or not to:
+            continue
+        yield Email(
+            key=key,
+            template=EMAIL_TEMPLATE,
+            to=to,
+            # No amount and no card number (SPEC 3.6): the name, the month and the link only.
+            context={"name": name, "month_label": month.label, "statement_path": url},
+        )
+
+
+def statement_publish(*, month: BillingMonth, actor: str) -> PublishResult:
+    """Publish a closed month; running it again queues only emails not queued before."""
+    with transaction.atomic():
+        record = MonthClose.objects.select_for_update().filter(billing_month=str(month)).first()
+        if record is None or record.status != MonthClose.Status.CONFIRMED:
+            raise PublishRefused(
+                f"{month.label}はまだ締め処理が完了していないため公開できません"
+                f"(先に meisai close {month} を実行してください)。"
+            )
+        moment = now()
+        first = record.published_at is None
+        published = Statement.objects.filter(
+            billing_month=str(month), published_at__isnull=True
+        ).update(published_at=moment)
+        if first:
+            record.published_at = moment
+            record.published_by = actor
+            record.save(update_fields=["published_at", "published_by"])
+        already = set(
+            OutboxMessage.objects.filter(key__startswith=f"{EMAIL_TEMPLATE}:{month}:").values_list(
+                "key", flat=True
+            )
+        )
+        queued = email_enqueue_many(_emails(month, already))
+        audit_record(
+            actor=actor,
+            action="statement_publish",
+            detail={"month": str(month), "statements": published, "emails": queued},
+        )
+        assert record.published_at is not None
+        return PublishResult(
+            month=month,
+            statements_published=published,
+            emails_queued=queued,
+            published_at=record.published_at,
+            first_publication=first,
+        )
+
+
+def statement_publish_due(*, today: dt.date) -> PublishResult | None:
+    """For the scheduler: publish the month whose confirmation day (請求額確定) is ``today``.
+
+    Returns None when today is no confirmation day or the month is already published; raises
+    :class:`PublishRefused` when the month is due but not closed, so the failure is seen.
+    """
+    month = BillingMonth.of(today)
+    if cal.confirmation_date(month) != today:
+        return None
+    record = MonthClose.objects.filter(billing_month=str(month)).first()
+    if record is not None and record.published_at is not None:
+        return None
+    return statement_publish(month=month, actor="scheduler")
