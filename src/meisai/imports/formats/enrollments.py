@@ -12,6 +12,7 @@ already knows) are not exported back as new.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -58,7 +59,7 @@ class _Row:
     password_hash: str
     personal_message: str
     email: str
-    enrolled_at: object
+    enrolled_at: dt.datetime
 
 
 def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
@@ -119,8 +120,8 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         members.update((m.member_no, m) for m in Member.objects.filter(member_no__in=part))
     taken: dict[str, Account] = {}
     for part in chunked([r.login_id.lower() for r in rows], 2000):
-        for account in Account.objects.annotate(login=Lower("login_id")).filter(login__in=part):
-            taken[account.login_id.lower()] = account
+        for found in Account.objects.annotate(login=Lower("login_id")).filter(login__in=part):
+            taken[found.login_id.lower()] = found
     active: dict[int, Account] = {}
     for part in chunked([m.pk for m in members.values()], 2000):
         for account in Account.objects.filter(member_id__in=part, is_active=True):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -175,7 +175,7 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     cancelled = DateParser()
     expiry = MonthParser()
     today = today_jst()
-    parsers = {
+    parsers: dict[str, Callable[[str], object]] = {
         "name_kanji": lambda t: text_field(t, max_length=100, required=True),
         "name_kana": _kana,
         "birth_date": birth,
@@ -215,9 +215,9 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
             continue
         known = members.get(member_no)
         if known is None:
-            phones = {
-                Phone.Kind.HOME: str(values.pop("phone_home")),
-                Phone.Kind.MOBILE: str(values.pop("phone_mobile")),
+            phones: dict[str, str] = {
+                Phone.Kind.HOME.value: str(values.pop("phone_home")),
+                Phone.Kind.MOBILE.value: str(values.pop("phone_mobile")),
             }
             members[member_no] = _Member(line, raw, values, phones, [card])
             continue

@@ -7,6 +7,7 @@ with a different figure for the same day corrects it (the core system owns the b
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from meisai.imports.formats import Counts, ParsedFile, chunked
@@ -48,7 +49,7 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         counts.rows += 1
         raw = {column: fields[header[column]] for column in REQUIRED}
         values: dict[str, object] = {}
-        parsers = {
+        parsers: dict[str, Callable[[str], object]] = {
             "member_no": parse_member_no,
             "as_of": date,
             "balance": _points,
