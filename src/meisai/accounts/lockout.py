@@ -1,21 +1,22 @@
-"""What a locked-out login sees: the same generic answer as a wrong password (SPEC 3.5)."""
+"""What a locked-out login sees: exactly what a wrong password gets (SPEC 3.5).
+
+django-axes calls this when a login ID is locked. The login view has already rendered its
+generic answer ("ID or password not correct"); returning it unchanged means an attacker cannot
+tell a locked ID from a wrong password or an unknown ID. The member learns of the lock by email
+(``account_lockout_notify``).
+"""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect
 
 
 def lockout_response(
-    request: HttpRequest, credentials: dict | None = None, *args: object, **kwargs: object
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict | None = None,
 ) -> HttpResponse:
-    return render(
-        request,
-        "error.html",
-        {
-            "status": 403,
-            "title": "ログインできません",
-            "message": "ログインIDまたはパスワードが正しくありません。しばらくしてからもう一度お試しください。",
-        },
-        status=403,
-    )
+    if original_response is not None:
+        return original_response
+    return redirect("accounts:login")

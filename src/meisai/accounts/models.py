@@ -52,6 +52,8 @@ class Account(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    #: When the member was last told by email that logins are locked (one email per lockout).
+    lockout_notified_at = models.DateTimeField(null=True, blank=True)
 
     objects = AccountManager()
 
@@ -117,3 +119,104 @@ class Consent(models.Model):
     )
     #: Ties the consent to the registration in progress before the member is known.
     registration_key = models.CharField(max_length=64, unique=True)
+
+
+class Registration(models.Model):
+    """One registration in progress (flyer steps 3–6), kept on the server so that no step can be
+    skipped or replayed: each step checks ``state`` and moves it forward.
+
+    The two emailed URLs carry random tokens; only their SHA-256 is stored. The password is kept
+    only as a Django password hash, made once identity has been proved.
+    """
+
+    class State(models.TextChoices):
+        EMAIL_SENT = "email_sent", "登録手続きURL送信済"
+        VERIFIED = "verified", "本人確認済(確認画面)"
+        COMPLETION_SENT = "completion_sent", "完了手続きURL送信済"
+        COMPLETED = "completed", "登録完了"
+
+    consent = models.OneToOneField(Consent, on_delete=models.PROTECT, related_name="registration")
+    email = models.EmailField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.EMAIL_SENT)
+    email_token_hash = models.CharField(max_length=64, unique=True)
+    email_token_expires_at = models.DateTimeField()
+    email_token_used_at = models.DateTimeField(null=True, blank=True)
+    member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT)
+    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT)
+    login_id = models.CharField(max_length=20, blank=True)
+    password_hash = models.CharField(max_length=128, blank=True)
+    personal_message = models.CharField(max_length=20, blank=True)
+    completion_token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    completion_token_expires_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    account = models.OneToOneField(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="registration"
+    )
+    created_at = models.DateTimeField()
+
+
+class RegistrationFailure(models.Model):
+    """A failed identity check for one card (by its keyed hash): five in 24 hours lock the card."""
+
+    card_hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["card_hash", "at"])]
+
+
+class ThrottleHit(models.Model):
+    """One counted request of a client address for a throttled action (counted in the database
+    so every gunicorn worker sees the same numbers)."""
+
+    scope = models.CharField(max_length=30)
+    client = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "client", "at"])]
+
+
+class LoginChallenge(models.Model):
+    """A one-time code for a login from a browser the member has not used before."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="challenges")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class RememberedBrowser(models.Model):
+    """A browser that has passed the one-time code; its signed cookie holds the token."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="browsers")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField()
+
+
+class AccountSession(models.Model):
+    """The sessions an account has logged in with, so they can be ended (re-registration,
+    password change)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField()
+
+
+class AccountToken(models.Model):
+    """A single-use emailed link for an existing account: password reset or email change."""
+
+    class Purpose(models.TextChoices):
+        PASSWORD_RESET = "password_reset", "パスワード再設定"
+        EMAIL_CHANGE = "email_change", "メールアドレス変更"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tokens")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    new_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,267 @@
+"""Forms of registration, login, recovery and お客様情報. They parse and normalise input and
+check its shape; the rules that need the database live in ``meisai.accounts.services``.
+
+Field names are the contract of SPEC 4.4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from meisai.accounts.passwords import (
+    PasswordOwner,
+    login_id_problem,
+    normalize_login_id,
+    normalize_password,
+    password_check,
+)
+from meisai.core.text import normalize_digits, to_half_width
+from meisai.members import cards
+
+_PASSWORD_HELP = (
+    "8～64文字。ログインID・電話番号・生年月日を含むもの、よく使われるものは使えません。"  # noqa: S105
+)
+
+
+def _text(label: str, **attrs: str) -> forms.CharField:
+    return forms.CharField(label=label, widget=forms.TextInput(attrs=attrs))
+
+
+def _password(label: str, autocomplete: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        strip=False,
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+def _birth_date(value: str) -> dt.date:
+    text = normalize_digits(value).replace("/", "").replace(".", "")
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()  # noqa: DTZ007 - a date, not a moment
+    except ValueError as error:
+        raise ValidationError("生年月日は「1960-04-01」のように西暦で入力してください。") from error
+
+
+class TermsForm(forms.Form):
+    agree = forms.BooleanField(
+        label="契約書の内容を確認しました",
+        error_messages={"required": "「契約書の内容を確認しました」にチェックを入れてください。"},
+    )
+
+
+class RegistrationEmailForm(forms.Form):
+    email = forms.EmailField(
+        label="メールアドレス",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+    )
+    email_confirm = forms.EmailField(
+        label="メールアドレス(確認のため再入力)",
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "inputmode": "email"}),
+    )
+
+    def _clean_address(self, name: str) -> str:
+        return to_half_width(self.cleaned_data[name]).strip()
+
+    def clean_email(self) -> str:
+        return self._clean_address("email")
+
+    def clean_email_confirm(self) -> str:
+        return self._clean_address("email_confirm")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        email, confirm = data.get("email"), data.get("email_confirm")
+        if email and confirm and email.lower() != confirm.lower():
+            self.add_error("email_confirm", "確認用のメールアドレスが一致しません。")
+        return data
+
+
+class RegistrationIdentityForm(forms.Form):
+    card_number = _text(
+        "カード番号(16桁)", inputmode="numeric", autocomplete="cc-number", maxlength="40"
+    )
+    card_expiry = _text(
+        "カード有効期限(月/年)", inputmode="numeric", autocomplete="cc-exp", placeholder="MM/YY"
+    )
+    birth_date = _text("生年月日(西暦)", inputmode="numeric", placeholder="1960-04-01")
+    phone = _text("ご登録の電話番号(ハイフン無し)", inputmode="tel", autocomplete="tel")
+    login_id = _text("ログインID", autocomplete="username", autocapitalize="none")
+    password = _password("パスワード", "new-password")
+    password_confirm = _password("パスワード(確認のため再入力)", "new-password")
+    personal_message = forms.CharField(
+        label="パーソナルメッセージ(1～20文字)", max_length=20, widget=forms.TextInput()
+    )
+
+    def clean_card_number(self) -> str:
+        number = cards.normalize_card_number(self.cleaned_data["card_number"])
+        if not (number.isdigit() and len(number) == 16):
+            raise ValidationError("カード番号は16桁の数字で入力してください。")
+        return number
+
+    def clean_card_expiry(self) -> str:
+        text = normalize_digits(self.cleaned_data["card_expiry"]).replace("/", "")
+        if len(text) != 4 or not text.isdigit() or not 1 <= int(text[:2]) <= 12:
+            raise ValidationError("有効期限は「12/29」のように月/年で入力してください。")
+        return f"{text[:2]}/{text[2:]}"
+
+    def clean_birth_date(self) -> dt.date:
+        return _birth_date(self.cleaned_data["birth_date"])
+
+    def clean_phone(self) -> str:
+        phone = normalize_digits(self.cleaned_data["phone"])
+        if not (phone.isdigit() and 10 <= len(phone) <= 11):
+            raise ValidationError("電話番号は10桁または11桁の数字で入力してください。")
+        return phone
+
+    def clean_login_id(self) -> str:
+        login_id = normalize_login_id(self.cleaned_data["login_id"])
+        problem = login_id_problem(login_id)
+        if problem:
+            raise ValidationError(problem)
+        return login_id
+
+    def clean_password(self) -> str:
+        return normalize_password(self.cleaned_data["password"])
+
+    def clean_password_confirm(self) -> str:
+        return normalize_password(self.cleaned_data["password_confirm"])
+
+    def clean_personal_message(self) -> str:
+        return self.cleaned_data["personal_message"].strip()
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        password = data.get("password")
+        if password and data.get("password_confirm") and password != data["password_confirm"]:
+            self.add_error("password_confirm", "確認用のパスワードが一致しません。")
+        elif password and data.get("login_id"):
+            owner = PasswordOwner(
+                login_id=data["login_id"],
+                phones=(data["phone"],) if data.get("phone") else (),
+                birth_date=data.get("birth_date"),
+            )
+            try:
+                password_check(password, owner=owner)
+            except ValidationError as error:
+                self.add_error("password", error)
+        return data
+
+
+RegistrationIdentityForm.base_fields["password"].help_text = _PASSWORD_HELP
+RegistrationIdentityForm.base_fields[
+    "login_id"
+].help_text = (
+    "6～20文字の半角英数字と「-」「_」「.」(数字だけは不可)。本人認証サービスのIDにもなります。"
+)
+
+
+class LoginForm(forms.Form):
+    username = _text("ログインID", autocomplete="username", autocapitalize="none")
+    password = _password("パスワード", "current-password")
+
+    def clean_username(self) -> str:
+        return normalize_login_id(self.cleaned_data["username"])
+
+    def clean_password(self) -> str:
+        return normalize_password(self.cleaned_data["password"])
+
+
+class CodeForm(forms.Form):
+    code = _text(
+        "確認コード(6桁)", inputmode="numeric", autocomplete="one-time-code", maxlength="10"
+    )
+
+    def clean_code(self) -> str:
+        code = normalize_digits(self.cleaned_data["code"])
+        if not (code.isdigit() and len(code) == 6):
+            raise ValidationError("確認コードは6桁の数字で入力してください。")
+        return code
+
+
+class ForgotPasswordForm(forms.Form):
+    card_number = RegistrationIdentityForm.base_fields["card_number"]
+    birth_date = RegistrationIdentityForm.base_fields["birth_date"]
+    clean_card_number = RegistrationIdentityForm.clean_card_number
+    clean_birth_date = RegistrationIdentityForm.clean_birth_date
+
+
+class ForgotIdForm(forms.Form):
+    email = forms.EmailField(
+        label="ご登録のメールアドレス", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+
+class NewPasswordForm(forms.Form):
+    """A new password twice, checked against the policy for ``owner``."""
+
+    password = _password("新しいパスワード", "new-password")
+    password_confirm = _password("新しいパスワード(確認のため再入力)", "new-password")
+
+    def __init__(self, *args: Any, owner: PasswordOwner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.fields["password"].help_text = _PASSWORD_HELP
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        password = normalize_password(data.get("password") or "")
+        confirm = normalize_password(data.get("password_confirm") or "")
+        if password and confirm:
+            if password != confirm:
+                self.add_error("password_confirm", "確認用のパスワードが一致しません。")
+            else:
+                try:
+                    password_check(password, owner=self.owner)
+                except ValidationError as error:
+                    self.add_error("password", error)
+        data["password"] = password
+        return data
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = _password("現在のパスワード", "current-password")
+    field_order = ["current_password", "password", "password_confirm"]
+
+    def __init__(self, *args: Any, account: Any, **kwargs: Any) -> None:
+        from meisai.accounts.passwords import owner_of
+
+        super().__init__(*args, owner=owner_of(account), **kwargs)
+        self.account = account
+
+    def clean_current_password(self) -> str:
+        current = normalize_password(self.cleaned_data["current_password"])
+        if not self.account.check_password(current):
+            raise ValidationError("現在のパスワードが正しくありません。")
+        return current
+
+
+class EmailChangeForm(RegistrationEmailForm):
+    current_password = _password("現在のパスワード", "current-password")
+
+    def __init__(self, *args: Any, account: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.fields["email"].label = "新しいメールアドレス"
+        self.fields["email_confirm"].label = "新しいメールアドレス(確認のため再入力)"
+
+    def clean_current_password(self) -> str:
+        current = normalize_password(self.cleaned_data["current_password"])
+        if not self.account.check_password(current):
+            raise ValidationError("現在のパスワードが正しくありません。")
+        return current
+
+
+class PersonalMessageForm(forms.Form):
+    personal_message = RegistrationIdentityForm.base_fields["personal_message"]
+
+    def clean_personal_message(self) -> str:
+        return self.cleaned_data["personal_message"].strip()

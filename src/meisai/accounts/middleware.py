@@ -1,0 +1,77 @@
+"""Request-level guards of the member site.
+
+* ``MaintenanceMiddleware``: registration and login answer 503 with Retry-After during a
+  maintenance window.
+* ``SessionLimitMiddleware``: a session ends 12 hours after login whatever the activity (the
+  15-minute idle limit is ``SESSION_COOKIE_AGE`` refreshed on every request), and every answer
+  to a logged-in browser, or one half-way through login, carries ``Cache-Control: no-store`` so
+  a shared computer's back button or cache shows nothing of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
+
+from meisai.accounts.maintenance import maintenance_window_at, retry_after_seconds
+from meisai.clock import jst, now
+
+#: Paths that close during maintenance.
+MAINTENANCE_PREFIXES = ("/register/", "/login/")
+#: The absolute limit of a session (SPEC 3.10 idle limit is in settings).
+SESSION_ABSOLUTE_LIMIT = dt.timedelta(hours=12)
+#: Session key holding the login time (epoch seconds).
+LOGIN_AT_KEY = "meisai_login_at"
+#: Session key of a login waiting for its one-time code.
+PENDING_LOGIN_KEY = "meisai_pending_login"
+
+
+class MaintenanceMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(MAINTENANCE_PREFIXES):
+            moment = now()
+            window = maintenance_window_at(moment)
+            if window is not None:
+                start, end = window
+                response = render(
+                    request,
+                    "accounts/maintenance.html",
+                    {"start": jst(start), "end": jst(end)},
+                    status=503,
+                )
+                response["Retry-After"] = str(retry_after_seconds(moment, end))
+                add_never_cache_headers(response)
+                return response
+        return self.get_response(request)
+
+
+class SessionLimitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            # A session logged in some other way (the admin, a test's force_login) starts its
+            # 12 hours now.
+            login_at = request.session.setdefault(LOGIN_AT_KEY, now().timestamp())
+            if now().timestamp() - login_at > SESSION_ABSOLUTE_LIMIT.total_seconds():
+                logout(request)
+                expired = redirect("accounts:login")
+                add_never_cache_headers(expired)
+                return expired
+        response: HttpResponse = self.get_response(request)
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or PENDING_LOGIN_KEY in getattr(
+            request, "session", {}
+        ):
+            add_never_cache_headers(response)
+        return response

@@ -1,0 +1,391 @@
+"""Pages of registration (/register/), login (/login/, /logout/) and お客様情報 (/account/).
+
+Views only parse the request, call one service and render; the rules are in ``services``.
+Registration state lives on the server (``Registration.state``); the session only says which
+consent or registration this browser is working on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from meisai.accounts import services
+from meisai.accounts.forms import (
+    CodeForm,
+    EmailChangeForm,
+    ForgotIdForm,
+    ForgotPasswordForm,
+    LoginForm,
+    NewPasswordForm,
+    PasswordChangeForm,
+    PersonalMessageForm,
+    RegistrationEmailForm,
+    RegistrationIdentityForm,
+    TermsForm,
+)
+from meisai.accounts.middleware import LOGIN_AT_KEY, PENDING_LOGIN_KEY
+from meisai.accounts.models import Account, AccountToken, Consent, Registration
+from meisai.accounts.passwords import owner_of
+from meisai.clock import now
+
+CONSENT_KEY = "meisai_registration_consent"
+REGISTRATION_KEY = "meisai_registration"
+#: The signed cookie of a remembered browser (a random token; the database keeps its hash).
+BROWSER_COOKIE = "meisai_browser"
+BROWSER_COOKIE_SALT = "meisai.accounts.browser"
+BROWSER_COOKIE_AGE = 60 * 60 * 24 * 365
+
+LOGIN_FAILED = (
+    "ログインIDまたはパスワードが正しくありません。続けて誤るとしばらくログインできなくなります。"
+)
+TOO_MANY = "お手続きが集中しています。しばらく時間をおいてから、もう一度お試しください。"
+
+
+def _client(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _too_many(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "error.html",
+        {"status": 429, "title": "しばらくお待ちください", "message": TOO_MANY},
+        status=429,
+    )
+
+
+def _invalid_link(request: HttpRequest, message: str | None = None) -> HttpResponse:
+    return render(
+        request,
+        "accounts/invalid_link.html",
+        {"message": message or "このURLは無効です(使用済み、または有効期限切れです)。"},
+        status=404,
+    )
+
+
+# --- registration --------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def register_terms(request: HttpRequest) -> HttpResponse:
+    """Step 3: the terms and 「同意する」."""
+    form = TermsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        consent = services.registration_consent_record(terms_version=settings.MEISAI_TERMS_VERSION)
+        request.session[CONSENT_KEY] = consent.pk
+        return redirect("accounts:register_email")
+    return render(
+        request,
+        "accounts/register_terms.html",
+        {"form": form, "terms_version": settings.MEISAI_TERMS_VERSION},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def register_email(request: HttpRequest) -> HttpResponse:
+    """Step 4: the email address, twice, and 「確定」."""
+    consent = Consent.objects.filter(
+        pk=request.session.get(CONSENT_KEY) or 0, registration__isnull=True
+    ).first()
+    if consent is None:
+        messages.info(request, "はじめに利用規約への同意をお願いいたします。")
+        return redirect("accounts:register")
+    form = RegistrationEmailForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not services.throttle_allows(scope="register_email", client=_client(request)):
+            return _too_many(request)
+        services.registration_start(consent=consent, email=form.cleaned_data["email"])
+        del request.session[CONSENT_KEY]
+        return redirect("accounts:register_email_sent")
+    return render(request, "accounts/register_email.html", {"form": form})
+
+
+def register_email_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/register_sent.html", {"step": 4})
+
+
+@require_http_methods(["GET", "POST"])
+def register_identity(request: HttpRequest, token: str) -> HttpResponse:
+    """Step 5, opened from the 登録手続きURL: identity and the chosen credentials → 「認証」."""
+    if request.method == "POST" and not services.throttle_allows(
+        scope="register_identity", client=_client(request)
+    ):
+        return _too_many(request)
+    registration = services.registration_for_email_token(token=token)
+    if registration is None:
+        return _invalid_link(request)
+    form = RegistrationIdentityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        entered = services.IdentityInput(**form.cleaned_data)
+        try:
+            services.registration_verify(registration=registration, entered=entered)
+        except services.RegistrationRefused as refusal:
+            form.add_error(refusal.field, refusal.message)
+        else:
+            request.session[REGISTRATION_KEY] = registration.pk
+            return redirect("accounts:register_confirm")
+    return render(request, "accounts/register_identity.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def register_confirm(request: HttpRequest) -> HttpResponse:
+    """Step 6: the entries once more and 「確定」."""
+    registration = (
+        Registration.objects.select_related("card")
+        .filter(pk=request.session.get(REGISTRATION_KEY) or 0, state=Registration.State.VERIFIED)
+        .first()
+    )
+    if registration is None:
+        messages.info(request, "お手続きの順番が正しくありません。最初からお手続きください。")
+        return redirect("accounts:register")
+    if request.method == "POST":
+        try:
+            services.registration_confirm(registration=registration)
+        except services.RegistrationRefused:
+            return redirect("accounts:register")
+        del request.session[REGISTRATION_KEY]
+        return redirect("accounts:register_completion_sent")
+    return render(request, "accounts/register_confirm.html", {"registration": registration})
+
+
+def register_completion_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/register_sent.html", {"step": 6})
+
+
+def register_complete(request: HttpRequest, token: str) -> HttpResponse:
+    """The 完了手続きURL: the account is created and the completion page shown."""
+    try:
+        account = services.registration_complete(token=token)
+    except services.RegistrationRefused as refusal:
+        return _invalid_link(request, refusal.message)
+    return render(request, "accounts/register_complete.html", {"account": account})
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+def _safe_next(request: HttpRequest, candidate: str | None) -> str:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return "/"
+
+
+def _finish_login(request: HttpRequest, account: Account, next_url: str) -> HttpResponse:
+    """Log in (a new session id), remember the login time and the session."""
+    request.session.pop(PENDING_LOGIN_KEY, None)
+    login(request, account, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[LOGIN_AT_KEY] = now().timestamp()
+    request.session.save()
+    services.account_session_record(account=account, session_key=request.session.session_key or "")
+    return redirect(next_url)
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        client = _client(request)
+        account = None
+        if not services.throttle_exceeded(scope="login_failure", client=client):
+            account = authenticate(
+                request,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password"],
+            )
+        if not isinstance(account, Account) or account.member_id is None:
+            services.throttle_count(scope="login_failure", client=client)
+            if getattr(request, "axes_locked_out", False):
+                services.account_lockout_notify(login_id=form.cleaned_data["username"])
+            form.add_error(None, LOGIN_FAILED)
+        else:
+            token = request.get_signed_cookie(
+                BROWSER_COOKIE, default=None, salt=BROWSER_COOKIE_SALT
+            )
+            if services.browser_is_remembered(account=account, token=token):
+                return _finish_login(request, account, next_url)
+            challenge = services.login_challenge_issue(account=account)
+            request.session.cycle_key()
+            request.session[PENDING_LOGIN_KEY] = {
+                "account": account.pk,
+                "challenge": challenge.pk,
+                "next": next_url,
+            }
+            return redirect("accounts:login_code")
+    return render(request, "accounts/login.html", {"form": form, "next": next_url})
+
+
+@require_http_methods(["GET", "POST"])
+def login_code(request: HttpRequest) -> HttpResponse:
+    """The one-time code for a new browser. The password is verified by now, so the personal
+    message is shown here."""
+    pending: dict[str, Any] | None = request.session.get(PENDING_LOGIN_KEY)
+    account = (
+        Account.objects.filter(pk=pending["account"], is_active=True).first() if pending else None
+    )
+    if pending is None or account is None:
+        return redirect("accounts:login")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        result = services.login_challenge_answer(
+            challenge_id=pending["challenge"], code=form.cleaned_data["code"]
+        )
+        if result == services.CodeResult.OK:
+            response = _finish_login(request, account, pending["next"])
+            response.set_signed_cookie(
+                BROWSER_COOKIE,
+                services.browser_remember(account=account),
+                salt=BROWSER_COOKIE_SALT,
+                max_age=BROWSER_COOKIE_AGE,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+            return response
+        if result == services.CodeResult.DEAD:
+            del request.session[PENDING_LOGIN_KEY]
+            messages.error(
+                request,
+                "確認コードが無効になりました(有効期限切れ、または入力誤りが続きました)。"
+                "もう一度ログインしてください。",
+            )
+            return redirect("accounts:login")
+        form.add_error("code", "確認コードが正しくありません。")
+    return render(request, "accounts/login_code.html", {"form": form, "account": account})
+
+
+@require_http_methods(["GET", "POST"])
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        logout(request)
+        messages.info(request, "ログアウトしました。")
+        return redirect("accounts:login")
+    return render(request, "accounts/logout.html")
+
+
+# --- recovery ------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def forgot_password(request: HttpRequest) -> HttpResponse:
+    form = ForgotPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not services.throttle_allows(scope="recovery", client=_client(request)):
+            return _too_many(request)
+        services.password_reset_request(
+            card_number=form.cleaned_data["card_number"],
+            birth_date=form.cleaned_data["birth_date"],
+        )
+        return render(request, "accounts/recovery_sent.html", {"what": "password"})
+    return render(request, "accounts/forgot_password.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset(request: HttpRequest, token: str) -> HttpResponse:
+    row = services.account_token_find(token=token, purpose=AccountToken.Purpose.PASSWORD_RESET)
+    if row is None:
+        return _invalid_link(request)
+    form = NewPasswordForm(request.POST or None, owner=owner_of(row.account))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.password_reset_complete(token=token, password=form.cleaned_data["password"])
+        except services.RegistrationRefused as refusal:
+            return _invalid_link(request, refusal.message)
+        messages.success(
+            request, "パスワードを再設定しました。新しいパスワードでログインしてください。"
+        )
+        return redirect("accounts:login")
+    return render(request, "accounts/password_reset.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def forgot_id(request: HttpRequest) -> HttpResponse:
+    form = ForgotIdForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not services.throttle_allows(scope="recovery", client=_client(request)):
+            return _too_many(request)
+        services.login_id_reminder_send(email=form.cleaned_data["email"])
+        return render(request, "accounts/recovery_sent.html", {"what": "id"})
+    return render(request, "accounts/forgot_id.html", {"form": form})
+
+
+# --- お客様情報 ----------------------------------------------------------------------------------
+
+
+def _member_account(request: HttpRequest) -> Account:
+    assert isinstance(request.user, Account)
+    return request.user
+
+
+@login_required
+def account_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/account.html", {"account": _member_account(request)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_email(request: HttpRequest) -> HttpResponse:
+    account = _member_account(request)
+    form = EmailChangeForm(request.POST or None, account=account)
+    if request.method == "POST" and form.is_valid():
+        services.account_email_change_request(account=account, new_email=form.cleaned_data["email"])
+        messages.success(
+            request,
+            "新しいメールアドレスに確認メールをお送りしました。メールのURLを開くと変更が完了します。",
+        )
+        return redirect("accounts:account")
+    return render(request, "accounts/account_email.html", {"form": form})
+
+
+def account_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    account = services.account_email_change_confirm(token=token)
+    if account is None:
+        return _invalid_link(request)
+    return render(request, "accounts/account_email_done.html", {"account": account})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_password(request: HttpRequest) -> HttpResponse:
+    account = _member_account(request)
+    form = PasswordChangeForm(request.POST or None, account=account)
+    if request.method == "POST" and form.is_valid():
+        services.account_password_change(
+            account=account,
+            new_password=form.cleaned_data["password"],
+            keep_session_key=request.session.session_key,
+        )
+        update_session_auth_hash(request, account)
+        services.account_session_record(
+            account=account, session_key=request.session.session_key or ""
+        )
+        messages.success(request, "パスワードを変更しました。")
+        return redirect("accounts:account")
+    return render(request, "accounts/account_password.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_message(request: HttpRequest) -> HttpResponse:
+    account = _member_account(request)
+    form = PersonalMessageForm(
+        request.POST or None, initial={"personal_message": account.personal_message}
+    )
+    if request.method == "POST" and form.is_valid():
+        services.account_personal_message_change(
+            account=account, personal_message=form.cleaned_data["personal_message"]
+        )
+        messages.success(request, "パーソナルメッセージを変更しました。")
+        return redirect("accounts:account")
+    return render(request, "accounts/account_message.html", {"form": form})
