@@ -1,0 +1,138 @@
+"""Files for the core system after the close (SPEC 3.6, 4.1): the paper print list and the fees.
+
+``meisai export paper-list YYYY-MM -o FILE`` and ``meisai export fees YYYY-MM -o FILE`` call
+these. CSV with a header row, CRLF line ends, cp932 by default (the core system and Excel on
+Japanese Windows); rows ordered by member number so the same month gives the same bytes every
+time. A character cp932 cannot hold is first mapped to its usual cp932 twin (the Unicode/JIS
+differences of ～, −, ‖ …) and otherwise replaced by 〓 (geta, the Japanese printing mark for a
+missing character), so an export never fails on a name and the gap stays visible.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from meisai import billing_calendar as cal
+from meisai.billing_calendar import BillingMonth
+from meisai.statements.models import MonthClose, Statement
+
+#: Unicode characters whose cp932 form is a different code point (the JIS X 0208 mapping
+#: differences), mapped before encoding so they survive instead of becoming 〓.
+_CP932_TWINS = str.maketrans(
+    {
+        "\u301c": "\uff5e",  # 〜 WAVE DASH → ～
+        "\u2016": "\u2225",  # ‖ → ∥
+        "\u2212": "\uff0d",  # − MINUS SIGN → －
+        "\u00a2": "\uffe0",  # ¢ → ￠
+        "\u00a3": "\uffe1",  # £ → ￡
+        "\u00ac": "\uffe2",  # ¬ → ￢
+        "\u2014": "\u2015",  # — EM DASH → ―
+    }
+)
+_GETA = "\u3013"  # 〓
+
+
+def _geta_replace(error: UnicodeError) -> tuple[str, int]:
+    if isinstance(error, UnicodeEncodeError):
+        return _GETA, error.end
+    raise error
+
+
+codecs.register_error("meisai-geta", _geta_replace)
+
+PAPER_LIST_HEADER = (
+    "member_no",
+    "name_kanji",
+    "name_kana",
+    "postal_code",
+    "address",
+    "statement_total",
+    "billing_month",
+)
+FEES_HEADER = ("member_no", "billing_month", "amount", "net", "tax")
+
+
+def _confirmed_month(month: str | None) -> BillingMonth:
+    if not month:
+        raise ValueError("請求月(YYYY-MM)を指定してください。")
+    billing = BillingMonth.parse(month)
+    if not MonthClose.objects.filter(
+        billing_month=str(billing), status=MonthClose.Status.CONFIRMED
+    ).exists():
+        raise ValueError(
+            f"{billing.label}はまだ締め処理が完了していないため出力できません"
+            f"(先に meisai close {billing} を実行してください)。"
+        )
+    return billing
+
+
+def _write_csv(
+    *, output: str, encoding: str, header: Sequence[str], rows: Iterable[Sequence[object]]
+) -> int:
+    if encoding not in ("cp932", "utf-8"):
+        raise ValueError(f"unsupported encoding {encoding!r} (cp932 or utf-8)")
+    count = 0
+    path = Path(output)
+    with path.open("w", encoding=encoding, errors="meisai-geta", newline="") as file:
+        writer = csv.writer(file, lineterminator="\r\n")
+        writer.writerow(header)
+        for row in rows:
+            if encoding == "cp932":
+                row = [
+                    cell.translate(_CP932_TWINS) if isinstance(cell, str) else cell for cell in row
+                ]
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def export_paper_list(
+    *, month: str | None, since: str | None = None, output: str, encoding: str = "cp932"
+) -> int:
+    """Members whose statement of ``month`` goes on paper, with their postal data and total."""
+    billing = _confirmed_month(month)
+    rows = (
+        Statement.objects.filter(billing_month=str(billing), delivery=Statement.Delivery.PAPER)
+        .order_by("member__member_no")
+        .values_list(
+            "member__member_no",
+            "member__name_kanji",
+            "member__name_kana",
+            "member__postal_code",
+            "member__address",
+            "total",
+            "billing_month",
+        )
+        .iterator(chunk_size=5000)
+    )
+    return _write_csv(output=output, encoding=encoding, header=PAPER_LIST_HEADER, rows=rows)
+
+
+def export_fees(
+    *, month: str | None, since: str | None = None, output: str, encoding: str = "cp932"
+) -> int:
+    """Members charged the paper fee in ``month``: amount and its net/tax split (SPEC 3.3)."""
+    billing = _confirmed_month(month)
+    net, tax = cal.paper_fee_amount()
+    rows = list(
+        Statement.objects.filter(billing_month=str(billing), fee_total__gt=0)
+        .order_by("member__member_no")
+        .values_list("member__member_no", "billing_month", "fee_total")
+    )
+    mismatched = sorted({amount for _, _, amount in rows if amount != net + tax})
+    if mismatched:
+        # The split comes from the configuration; a fee charged under another configuration
+        # cannot be split honestly, so say so instead of writing wrong tax figures.
+        raise ValueError(
+            f"{billing.label}: 手数料 {', '.join(f'{a}円' for a in mismatched)} は現在の設定"
+            f"({net}円 + 税{tax}円)と一致しないため、税抜・税額に分けられません。"
+        )
+    return _write_csv(
+        output=output,
+        encoding=encoding,
+        header=FEES_HEADER,
+        rows=((member_no, month_text, amount, net, tax) for member_no, month_text, amount in rows),
+    )
