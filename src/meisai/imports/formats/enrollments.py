@@ -112,9 +112,8 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         by_login[row.login_id.lower()] = line
         rows.append(row)
     file.advance(counts.rows)
-    if problems:
-        raise ImportRefused(problems)
 
+    # Checks against stored data run even when rows were refused above: one run, every problem.
     members: dict[str, Member] = {}
     for part in chunked([r.member_no for r in rows], 2000):
         members.update((m.member_no, m) for m in Member.objects.filter(member_no__in=part))
