@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("meisai.statements.urls")),
     path("", include("meisai.points.urls")),
     path("", include("meisai.magazines.urls")),
+    path("", include("meisai.members.urls")),
     path("", include("meisai.notifications.urls")),
     path("backoffice/", include("meisai.backoffice.urls")),
     path("backoffice/admin/", admin.site.urls),

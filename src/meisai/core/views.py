@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+
+from meisai.core.context_processors import site
 
 
 def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
@@ -36,10 +39,23 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     )
 
 
+_SERVER_ERROR_MESSAGE = (
+    "申し訳ございません。システムで問題が発生しました。しばらくしてからもう一度お試しください。"
+)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error(
-        request,
-        500,
-        "ただいま表示できません",
-        "申し訳ございません。システムで問題が発生しました。しばらくしてからもう一度お試しください。",
+    return server_error_page(request)
+
+
+def server_error_page(
+    request: HttpRequest, *, message: str = _SERVER_ERROR_MESSAGE
+) -> HttpResponse:
+    """The 500 page, also for a view that refuses to answer (e.g. a PDF that fails its check).
+
+    Rendered without the request context: whatever broke may be what the context needs."""
+    html = render_to_string(
+        "error.html",
+        {"status": 500, "title": "ただいま表示できません", "message": message, **site(request)},
     )
+    return HttpResponse(html, status=500)

@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from meisai.points import views
 
 app_name = "points"
-urlpatterns: list = []
+urlpatterns = [
+    path("points/", views.points_page, name="points"),
+]

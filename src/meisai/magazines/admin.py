@@ -1,0 +1,42 @@
+"""Operators upload 会員情報誌 issues and switch the member page on or off in Django's admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from meisai.magazines.models import MagazineIssue, MagazineSettings
+from meisai.magazines.services import magazines_switch
+
+
+@admin.register(MagazineIssue)
+class MagazineIssueAdmin(admin.ModelAdmin):
+    list_display = ("month", "title", "uploaded_at", "uploaded_by")
+    readonly_fields = ("uploaded_at", "uploaded_by")
+    fields = ("title", "month", "pdf", "uploaded_at", "uploaded_by")
+
+    def save_model(self, request: HttpRequest, obj: MagazineIssue, form: Any, change: bool) -> None:
+        if not change:
+            obj.uploaded_by = str(request.user)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(MagazineSettings)
+class MagazineSettingsAdmin(admin.ModelAdmin):
+    list_display = ("enabled", "updated_at")
+    fields = ("enabled",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row only; it is created switched off the first time the page asks for it.
+        return not MagazineSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: MagazineSettings, form: Any, change: bool
+    ) -> None:
+        # Through the service, so the switch is audited.
+        obj.pk = magazines_switch(enabled=obj.enabled, actor=str(request.user)).pk

@@ -1,0 +1,36 @@
+"""会員情報誌: the list and download of issues, or the flyer's notice while switched off."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
+
+from meisai.core.member_access import member_required
+from meisai.magazines.models import MagazineIssue
+from meisai.magazines.selectors import magazine_issues
+from meisai.magazines.services import magazines_enabled
+
+
+@require_safe
+@member_required()
+def magazine_list(request: HttpRequest) -> HttpResponse:
+    enabled = magazines_enabled()
+    return render(
+        request,
+        "magazines/list.html",
+        {"enabled": enabled, "issues": list(magazine_issues()) if enabled else []},
+    )
+
+
+@require_safe
+@member_required()
+def magazine_download(request: HttpRequest, pk: int) -> FileResponse:
+    if not magazines_enabled():
+        raise Http404
+    issue = get_object_or_404(MagazineIssue, pk=pk)
+    return FileResponse(
+        issue.pdf.open("rb"),
+        content_type="application/pdf",
+        filename=f"会員情報誌_{issue.month}.pdf",
+    )

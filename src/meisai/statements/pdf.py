@@ -1,0 +1,346 @@
+"""The statement as a PDF: ReportLab's canvas, A4, the Japanese font embedded as a subset.
+
+* Font: IPAexGothic (TrueType, installed by ``scripts/setup`` from Debian's
+  ``fonts-ipaexfont-gothic``), embedded as a subset, so the PDF prints the same everywhere; a
+  built-in CID font would leave the glyphs to the viewer.
+* A character IPAexGothic lacks (𠮷 in a name, say) is drawn with the HanaMin fonts (Debian's
+  ``fonts-hanazono``, TrueType, also embedded as subsets). A character no font has is drawn as
+  ``〓`` and logged — never dropped silently.
+* Deterministic: ReportLab's ``invariant`` mode fixes the creation date and document ID, so the
+  same statement renders to the same bytes; ``statement_pdf_fingerprint_check`` records the
+  SHA-256 of the first PDF served and compares every later rendering with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics, ttfonts
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+from meisai.statements.formatting import jp_date, month_label, short_date, yen
+from meisai.statements.models import PaymentType, Statement, StatementLine
+from meisai.statements.selectors import StatementView
+
+logger = logging.getLogger(__name__)
+
+MAIN_FONT = ("IPAexGothic", Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"))
+FALLBACK_FONTS = [
+    ("HanaMinA", Path("/usr/share/fonts/truetype/hanazono/HanaMinA.ttf")),
+    ("HanaMinB", Path("/usr/share/fonts/truetype/hanazono/HanaMinB.ttf")),
+]
+GETA = "〓"
+
+
+def _to_unicode_cmap(fontname: str, subset: list[int]) -> str:
+    """ReportLab's ToUnicode CMap, with characters beyond U+FFFF written as UTF-16 pairs.
+
+    ReportLab writes ``<20BB7>`` for 𠮷, which PDF readers reject, so the character would print
+    but could not be copied, searched or read aloud; the PDF reference wants ``<D842DFB7>``.
+    """
+    entries = [
+        f"<{i:02X}> <{chr(v).encode('utf-16-be', 'surrogatepass').hex().upper()}>"
+        for i, v in enumerate(subset)
+    ]
+    return "\n".join(
+        [
+            "/CIDInit /ProcSet findresource begin",
+            "12 dict begin",
+            "begincmap",
+            "/CIDSystemInfo",
+            f"<< /Registry ({fontname})",
+            f"/Ordering ({fontname})",
+            "/Supplement 0",
+            ">> def",
+            f"/CMapName /{fontname} def",
+            "/CMapType 2 def",
+            "1 begincodespacerange",
+            f"<00> <{len(subset) - 1:02X}>",
+            "endcodespacerange",
+            f"{len(subset)} beginbfchar",
+            *entries,
+            "endbfchar",
+            "endcmap",
+            "CMapName currentdict /CMap defineresource pop",
+            "end",
+            "end",
+        ]
+    )
+
+
+ttfonts.makeToUnicodeCMap = _to_unicode_cmap
+
+
+class PdfFingerprintMismatch(Exception):
+    """A rendering differs from the PDF first served for this statement."""
+
+
+@dataclass
+class _Font:
+    name: str
+    glyphs: dict[int, int]
+
+
+_main: _Font | None = None
+_fallbacks: list[_Font] | None = None
+
+
+def _register(name: str, path: Path) -> _Font:
+    font = TTFont(name, str(path))
+    pdfmetrics.registerFont(font)
+    return _Font(name=name, glyphs=font.face.charToGlyph)
+
+
+def _main_font() -> _Font:
+    global _main
+    if _main is None:
+        _main = _register(*MAIN_FONT)
+    return _main
+
+
+def _fallback_fonts() -> list[_Font]:
+    """Loaded the first time a character is missing from the main font (they are large)."""
+    global _fallbacks
+    if _fallbacks is None:
+        _fallbacks = [_register(name, path) for name, path in FALLBACK_FONTS if path.exists()]
+        if not _fallbacks:
+            logger.warning("PDF: no fallback font installed (fonts-hanazono)")
+    return _fallbacks
+
+
+def _runs(text: str) -> list[tuple[str, str]]:
+    """Split ``text`` into (font name, text) runs; a character no font has becomes 〓."""
+    main = _main_font()
+    if all(ord(c) in main.glyphs for c in text):
+        return [(main.name, text)]
+    runs: list[tuple[str, str]] = []
+    for char in text:
+        font_name = main.name
+        if ord(char) not in main.glyphs:
+            font_name = next(
+                (f.name for f in _fallback_fonts() if ord(char) in f.glyphs), main.name
+            )
+            if font_name == main.name:
+                logger.warning("PDF: no font has U+%04X; drawn as %s", ord(char), GETA)
+                char = GETA
+        if runs and runs[-1][0] == font_name:
+            runs[-1] = (font_name, runs[-1][1] + char)
+        else:
+            runs.append((font_name, char))
+    return runs
+
+
+def _width(runs: list[tuple[str, str]], size: float) -> float:
+    return sum(pdfmetrics.stringWidth(text, font, size) for font, text in runs)
+
+
+def _draw(
+    canvas: Canvas,
+    x: float,
+    y: float,
+    text: str,
+    *,
+    size: float = 9,
+    align: str = "left",
+    max_width: float | None = None,
+) -> None:
+    """Draw ``text`` at (x, y); ``align="right"`` puts its end at x. Too wide text shrinks
+    down to 6 pt, then is cut with an ellipsis."""
+    runs = _runs(text)
+    width = _width(runs, size)
+    if max_width is not None and width > max_width:
+        size = max(6.0, size * max_width / width)
+        width = _width(runs, size)
+        while width > max_width and len(text) > 1:
+            text = text[:-1]
+            runs = _runs(text + "…")
+            width = _width(runs, size)
+    if align == "right":
+        x -= width
+    for font, part in runs:
+        canvas.setFont(font, size)
+        canvas.drawString(x, y, part)
+        x += pdfmetrics.stringWidth(part, font, size)
+
+
+_PAGE_WIDTH, _PAGE_HEIGHT = A4
+_MARGIN = 40
+_ROW = 15
+#: Columns: x of the left edge (text) or right edge (amounts).
+_COL_DATE = _MARGIN
+_COL_USER = _MARGIN + 62
+_COL_MERCHANT = _MARGIN + 92
+_COL_PAYMENT = _MARGIN + 300
+_COL_INSTALLMENT = _MARGIN + 362
+_COL_USE = _MARGIN + 448
+_COL_BILLED = _PAGE_WIDTH - _MARGIN
+
+
+def _payment_label(line: StatementLine) -> str:
+    if line.payment_type in PaymentType.values:
+        return str(PaymentType(line.payment_type).label)
+    return line.payment_type
+
+
+class _Page:
+    """Keeps the cursor and starts a new page (with the column heads) when one is full."""
+
+    def __init__(self, canvas: Canvas, title: str) -> None:
+        self.canvas = canvas
+        self.title = title
+        self.number = 1
+        self.y = 0.0
+
+    def need(self, height: float) -> None:
+        if self.y - height < _MARGIN + 20:
+            self.canvas.showPage()
+            self.number += 1
+            self.y = _PAGE_HEIGHT - _MARGIN
+            _draw(self.canvas, _MARGIN, self.y, f"{self.title}(続き)", size=10)
+            self.y -= 22
+            self.heads()
+
+    def heads(self) -> None:
+        c = self.canvas
+        y = self.y
+        for x, label, align in (
+            (_COL_DATE, "ご利用日", "left"),
+            (_COL_USER, "利用者", "left"),
+            (_COL_MERCHANT, "ご利用先", "left"),
+            (_COL_PAYMENT, "支払区分", "left"),
+            (_COL_INSTALLMENT, "回数", "left"),
+            (_COL_USE, "ご利用金額", "right"),
+            (_COL_BILLED, "今回ご請求額", "right"),
+        ):
+            _draw(c, x, y, label, size=8.5, align=align)
+        c.setLineWidth(0.6)
+        c.line(_MARGIN, y - 4, _PAGE_WIDTH - _MARGIN, y - 4)
+        self.y -= _ROW + 2
+
+    def footer(self) -> None:
+        _draw(
+            self.canvas,
+            _PAGE_WIDTH - _MARGIN,
+            _MARGIN - 10,
+            f"{self.number}ページ",
+            size=8,
+            align="right",
+        )
+
+
+def statement_pdf(*, view: StatementView, issuer: str) -> bytes:
+    """Render a statement to PDF bytes: the same statement gives the same bytes."""
+    statement = view.statement
+    member = statement.member
+    buffer = io.BytesIO()
+    # The initial font is ours, or ReportLab would name an unembedded Helvetica on every page.
+    canvas = Canvas(
+        buffer,
+        pagesize=A4,
+        invariant=1,
+        pageCompression=1,
+        initialFontName=_main_font().name,
+        initialFontSize=9,
+    )
+    title = f"ご利用代金明細書 {month_label(view.month)}"
+    canvas.setTitle(title)
+    canvas.setAuthor(issuer)
+    canvas.setCreator("meisai")
+    page = _Page(canvas, title)
+
+    top = _PAGE_HEIGHT - _MARGIN
+    _draw(canvas, _MARGIN, top, issuer, size=11)
+    _draw(canvas, _PAGE_WIDTH - _MARGIN, top, "WEB請求明細", size=9, align="right")
+    _draw(canvas, _MARGIN, top - 30, title, size=16)
+    _draw(canvas, _MARGIN, top - 58, f"{member.name_kanji} 様", size=13, max_width=300)
+    cards = sorted({line.card.masked for line in view.lines if line.card is not None})
+    _draw(canvas, _MARGIN, top - 76, "カード番号 " + "、".join(cards), size=9, max_width=300)
+
+    box_x = _PAGE_WIDTH - _MARGIN - 200
+    canvas.setLineWidth(0.8)
+    canvas.rect(box_x, top - 100, 200, 62)
+    _draw(canvas, box_x + 8, top - 54, "今回ご請求額", size=9)
+    _draw(canvas, box_x + 192, top - 76, yen(statement.total), size=16, align="right")
+    _draw(canvas, box_x + 8, top - 94, f"お引落日 {jp_date(statement.debit_date)}", size=9)
+
+    page.y = top - 130
+    page.heads()
+    for group in view.groups:
+        page.need(_ROW * 2)
+        masked = group.card.masked if group.card else ""
+        _draw(canvas, _MARGIN, page.y, f"カード {masked} ({group.user_kind}ご利用分)", size=9)
+        page.y -= _ROW
+        for line in group.lines:
+            page.need(_ROW)
+            _line(canvas, page.y, line)
+            page.y -= _ROW
+        page.need(_ROW)
+        _draw(canvas, _COL_USE, page.y, "小計", size=8.5, align="right")
+        _draw(canvas, _COL_BILLED, page.y, yen(group.billed_total), size=8.5, align="right")
+        page.y -= _ROW + 4
+    for line in [*view.other_lines, *view.fee_lines]:
+        page.need(_ROW)
+        _line(canvas, page.y, line)
+        page.y -= _ROW
+
+    page.need(_ROW * 5)
+    canvas.setLineWidth(0.8)
+    canvas.line(_MARGIN, page.y + 10, _PAGE_WIDTH - _MARGIN, page.y + 10)
+    page.y -= 4
+    for label, value in (
+        ("ご利用金額合計", yen(statement.usage_total)),
+        ("紙明細発行手数料", yen(statement.fee_total)),
+        ("今回ご請求額合計", yen(statement.total)),
+        ("お引落日", jp_date(statement.debit_date)),
+        ("今回付与ポイント", f"{statement.points_granted:,}ポイント"),
+    ):
+        _draw(canvas, _COL_USE, page.y, label, size=10, align="right")
+        _draw(canvas, _COL_BILLED, page.y, value, size=10, align="right")
+        page.y -= _ROW + 2
+    page.footer()
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _line(canvas: Canvas, y: float, line: StatementLine) -> None:
+    if line.kind == StatementLine.Kind.PAPER_FEE:
+        _draw(canvas, _COL_MERCHANT, y, line.merchant, max_width=_COL_PAYMENT - _COL_MERCHANT - 6)
+    else:
+        _draw(canvas, _COL_DATE, y, short_date(line.use_date))
+        _draw(canvas, _COL_USER, y, line.user_kind)
+        _draw(canvas, _COL_MERCHANT, y, line.merchant, max_width=_COL_PAYMENT - _COL_MERCHANT - 6)
+        _draw(canvas, _COL_PAYMENT, y, _payment_label(line), max_width=58)
+        _draw(canvas, _COL_INSTALLMENT, y, line.installment)
+    _draw(canvas, _COL_USE, y, yen(line.use_amount), align="right")
+    _draw(canvas, _COL_BILLED, y, yen(line.billed_amount), align="right")
+
+
+def statement_pdf_fingerprint_check(*, statement: Statement, pdf: bytes) -> None:
+    """Record the SHA-256 of the first PDF served; refuse a later rendering that differs.
+
+    A confirmed statement never changes, so a different rendering means the layout or the
+    font changed underneath it: the member would get a document other than the one first
+    issued. That is refused (the page answers 500 and the error is logged) until an operator
+    has looked into it.
+    """
+    digest = hashlib.sha256(pdf).hexdigest()
+    if not statement.pdf_sha256:
+        # Only the first rendering is recorded, even when two requests race for it.
+        Statement.objects.filter(pk=statement.pk, pdf_sha256="").update(pdf_sha256=digest)
+        statement.refresh_from_db(fields=["pdf_sha256"])
+    if statement.pdf_sha256 != digest:
+        logger.error(
+            "PDF of statement %s (%s) differs from the one first served: recorded %s, now %s",
+            statement.pk,
+            statement.billing_month,
+            statement.pdf_sha256,
+            digest,
+        )
+        raise PdfFingerprintMismatch(statement.pk)

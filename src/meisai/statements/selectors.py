@@ -1,0 +1,251 @@
+"""Reads of published statements for the member pages, the PDF and the CSV.
+
+A member sees a statement only when it is published and its billing month is inside the
+window of ``billing_calendar.visible_months`` (at most 13 months, never before the service
+start). Every read here takes the member, so one member can never reach another's statement:
+whatever is not visible to this member reads as ``None`` and the page answers 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from django.db.models import QuerySet
+
+from meisai import billing_calendar
+from meisai.billing_calendar import BillingMonth
+from meisai.clock import JST, now
+from meisai.members import selectors as member_selectors
+from meisai.members.models import Card, Member
+from meisai.members.services import web_delivery_refusal
+from meisai.points.models import PointBalance, PointEntry
+from meisai.statements.models import Statement, StatementLine, UserKind
+
+
+def visible_billing_months() -> list[BillingMonth]:
+    """The billing months a member may see today, newest first."""
+    return billing_calendar.visible_months(billing_calendar.latest_billing_month())
+
+
+def published_statements(*, member: Member) -> QuerySet[Statement]:
+    """The member's published statements inside the window, newest first."""
+    months = [str(m) for m in visible_billing_months()]
+    return Statement.objects.filter(
+        member=member, billing_month__in=months, published_at__isnull=False
+    ).order_by("-billing_month")
+
+
+def published_statement(*, member: Member, month: BillingMonth) -> Statement | None:
+    """The member's statement of ``month`` if the member may see it, else None."""
+    if not billing_calendar.is_visible(month, billing_calendar.latest_billing_month()):
+        return None
+    return (
+        Statement.objects.filter(
+            member=member, billing_month=str(month), published_at__isnull=False
+        )
+        .select_related("member")
+        .first()
+    )
+
+
+def latest_published_statement(*, member: Member) -> Statement | None:
+    return published_statements(member=member).first()
+
+
+def statement_lines(*, statement: Statement) -> list[StatementLine]:
+    """Every line of a statement in print order: usage by card, user and date; the fee last."""
+    lines = list(StatementLine.objects.filter(statement=statement).select_related("card"))
+    return sorted(lines, key=_line_order)
+
+
+_USER_ORDER: dict[str, int] = {UserKind.SELF.value: 0, UserKind.FAMILY.value: 1}
+
+
+def _line_order(line: StatementLine) -> tuple[int, int, int, dt.date, int]:
+    is_fee = line.kind == StatementLine.Kind.PAPER_FEE
+    return (
+        1 if is_fee or line.card_id is None else 0,
+        line.card_id or 0,
+        _USER_ORDER.get(line.user_kind, 2),
+        line.use_date or dt.date.min,
+        line.line_no,
+    )
+
+
+@dataclass(frozen=True)
+class LineGroup:
+    """The lines of one card and one user (本人/家族), with their subtotal."""
+
+    card: Card | None
+    user_kind: str
+    lines: list[StatementLine]
+
+    @property
+    def billed_total(self) -> int:
+        return sum(line.billed_amount for line in self.lines)
+
+
+@dataclass(frozen=True)
+class StatementView:
+    """A statement as the pages, the PDF and the CSV show it."""
+
+    statement: Statement
+    month: BillingMonth
+    groups: list[LineGroup]
+    fee_lines: list[StatementLine]
+    other_lines: list[StatementLine] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[StatementLine]:
+        usage = [line for group in self.groups for line in group.lines]
+        return usage + self.other_lines + self.fee_lines
+
+
+def statement_view(*, statement: Statement) -> StatementView:
+    lines = statement_lines(statement=statement)
+    fee_lines = [line for line in lines if line.kind == StatementLine.Kind.PAPER_FEE]
+    usage = [line for line in lines if line.kind != StatementLine.Kind.PAPER_FEE]
+    carded = [line for line in usage if line.card_id is not None]
+    other = [line for line in usage if line.card_id is None]
+    groups = [
+        LineGroup(card=group[0].card, user_kind=group[0].user_kind, lines=group)
+        for group in (
+            list(items)
+            for _, items in groupby(carded, key=lambda line: (line.card_id, line.user_kind))
+        )
+    ]
+    return StatementView(
+        statement=statement,
+        month=BillingMonth.parse(statement.billing_month),
+        groups=groups,
+        fee_lines=fee_lines,
+        other_lines=other,
+    )
+
+
+# --- the chart of monthly totals -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    month: BillingMonth
+    total: int | None  # None: no statement that month
+
+
+def monthly_totals(*, member: Member) -> list[MonthTotal]:
+    """Every visible month, oldest first, with the total of its statement if there is one."""
+    totals = dict(published_statements(member=member).values_list("billing_month", "total"))
+    return [
+        MonthTotal(month=m, total=totals.get(str(m))) for m in reversed(visible_billing_months())
+    ]
+
+
+# --- the next statement's delivery -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NextDelivery:
+    """How the next statement will be delivered, and why.
+
+    ``fixed`` is True when the 9th cutoff of ``month`` has passed: a change now only decides
+    ``change_affects`` (the month after).
+    """
+
+    month: BillingMonth
+    method: str
+    fixed: bool
+    current_method: str
+    change_affects: BillingMonth
+    refusal: str | None
+    cutoff_day: dt.date
+    #: The fee a paper statement of ``month`` would cost this member, or None when none applies.
+    paper_fee: int | None
+
+
+def next_delivery(*, member: Member, at: dt.datetime | None = None) -> NextDelivery:
+    moment = at or now()
+    upcoming = billing_calendar.latest_billing_month(moment.astimezone(JST).date()).next()
+    cutoff = billing_calendar.registration_cutoff(upcoming)
+    current = member_selectors.current_delivery_method(member=member)
+    fixed = moment >= cutoff
+    refusal = web_delivery_refusal(member=member)
+    charges_fee = upcoming >= billing_calendar.paper_fee_start() and not (
+        refusal or member.fee_exempt
+    )
+    method = member_selectors.delivery_method_at(member=member, moment=cutoff) if fixed else current
+    return NextDelivery(
+        month=upcoming,
+        method=method,
+        fixed=fixed,
+        current_method=current,
+        change_affects=billing_calendar.first_month_affected(moment),
+        refusal=refusal,
+        cutoff_day=(cutoff - dt.timedelta(days=1)).date(),
+        paper_fee=sum(billing_calendar.paper_fee_amount()) if charges_fee else None,
+    )
+
+
+# --- points (until meisai.points.selectors.point_summary exists) --------------------------------
+
+
+@dataclass(frozen=True)
+class PointHistoryItem:
+    day: dt.date
+    kind: str
+    description: str
+    points: int | None
+    balance: int | None
+
+
+@dataclass(frozen=True)
+class PointSummary:
+    balance: int
+    as_of: dt.date | None
+    expiring_points: int
+    expires_on: dt.date | None
+    history: list[PointHistoryItem]
+
+
+def point_summary(*, member: Member) -> PointSummary:
+    """Balance, expiry and history of 日専連カードセールポイント.
+
+    The balance is the latest one the core system reported plus the grants meisai made after
+    that day (a grant reaches the core system's balance only with its next file).
+    """
+    balances = list(PointBalance.objects.filter(member=member).order_by("-as_of"))
+    entries = list(PointEntry.objects.filter(member=member).order_by("-recorded_at", "-id"))
+    latest = balances[0] if balances else None
+    later_grants = sum(
+        entry.points
+        for entry in entries
+        if latest is None or entry.recorded_at.astimezone(JST).date() > latest.as_of
+    )
+    history = [
+        PointHistoryItem(
+            day=b.as_of,
+            kind="残高",
+            description="ポイント残高(基幹システム)",
+            points=None,
+            balance=b.balance,
+        )
+        for b in balances
+    ] + [
+        PointHistoryItem(
+            day=e.recorded_at.astimezone(JST).date(),
+            kind=e.get_kind_display(),
+            description=e.description,
+            points=e.points,
+            balance=None,
+        )
+        for e in entries
+    ]
+    history.sort(key=lambda item: item.day, reverse=True)
+    return PointSummary(
+        balance=(latest.balance if latest else 0) + later_grants,
+        as_of=latest.as_of if latest else None,
+        expiring_points=latest.expiring_points if latest else 0,
+        expires_on=latest.expires_on if latest else None,
+        history=history,
+    )

@@ -1,0 +1,171 @@
+"""Member pages of statements: the top page, the list, one statement, its PDF and CSV.
+
+Views stay thin: the selectors decide what a member may see (anything else is the same 404),
+the formatting, chart, PDF and CSV modules turn it into output.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_safe
+
+from meisai import billing_calendar
+from meisai.billing_calendar import BillingMonth
+from meisai.core.member_access import member_required, request_member
+from meisai.core.views import server_error_page
+from meisai.members.models import Member
+from meisai.statements import csv_export, selectors
+from meisai.statements.charts import monthly_totals_svg
+from meisai.statements.models import Statement
+from meisai.statements.pdf import (
+    PdfFingerprintMismatch,
+    statement_pdf,
+    statement_pdf_fingerprint_check,
+)
+
+#: Part of the cache key of a rendered statement body: raise it when the template changes.
+STATEMENT_BODY_VERSION = 1
+
+
+@require_safe
+@member_required(staff_redirect="/backoffice/admin/")
+def top(request: HttpRequest) -> HttpResponse:
+    member = request_member(request)
+    return render(
+        request,
+        "statements/top.html",
+        {
+            "member": member,
+            "latest": selectors.latest_published_statement(member=member),
+            "points": selectors.point_summary(member=member),
+            "next_delivery": selectors.next_delivery(member=member),
+        },
+    )
+
+
+@require_safe
+@member_required()
+def statement_list(request: HttpRequest) -> HttpResponse:
+    member = request_member(request)
+    statements = list(selectors.published_statements(member=member))
+    totals = selectors.monthly_totals(member=member)
+    return render(
+        request,
+        "statements/list.html",
+        {
+            "statements": statements,
+            "chart": monthly_totals_svg(totals) if statements else "",
+            "window": selectors.visible_billing_months(),
+        },
+    )
+
+
+def _statement_or_404(member: Member, month_text: str) -> Statement:
+    try:
+        month = BillingMonth.parse(month_text)
+    except ValueError:
+        raise Http404 from None
+    statement = selectors.published_statement(member=member, month=month)
+    if statement is None:
+        raise Http404
+    return statement
+
+
+@require_safe
+@member_required()
+def statement_detail(request: HttpRequest, month: str) -> HttpResponse:
+    try:
+        billing_month = BillingMonth.parse(month)
+    except ValueError:
+        raise Http404 from None
+    # A published statement never changes and never becomes unpublished, so its rendered body
+    # is cached under the member and month: only the window is checked again on a hit.
+    if not billing_calendar.is_visible(billing_month, billing_calendar.latest_billing_month()):
+        raise Http404
+    member_id = getattr(request.user, "member_id", None)
+    key = f"statement-body:v{STATEMENT_BODY_VERSION}:{member_id}:{billing_month}"
+    body = cache.get(key)
+    if body is None:
+        statement = _statement_or_404(request_member(request), month)
+        view = selectors.statement_view(statement=statement)
+        body = render_to_string("statements/_statement_body.html", {"view": view, "s": statement})
+        cache.set(key, body, timeout=60 * 60 * 24)
+    return render(
+        request,
+        "statements/detail.html",
+        {"month": billing_month, "body": body},
+    )
+
+
+@require_safe
+@member_required()
+def statement_pdf_download(request: HttpRequest, month: str) -> HttpResponse:
+    member = request_member(request)
+    statement = _statement_or_404(member, month)
+    pdf = statement_pdf(
+        view=selectors.statement_view(statement=statement), issuer=settings.MEISAI_ISSUER_NAME
+    )
+    try:
+        statement_pdf_fingerprint_check(statement=statement, pdf=pdf)
+    except PdfFingerprintMismatch:
+        return server_error_page(
+            request,
+            message="申し訳ございません。PDFをご用意できませんでした。"
+            "お手数ですが、画面の明細をご覧いただくか、しばらくしてからお試しください。",
+        )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    label = BillingMonth.parse(statement.billing_month).label
+    response["Content-Disposition"] = csv_export.content_disposition(
+        filename=f"ご利用代金明細書_{label}.pdf", fallback=f"meisai-{statement.billing_month}.pdf"
+    )
+    return response
+
+
+def _csv_encoding(request: HttpRequest) -> str:
+    return "utf-8" if request.GET.get("encoding", "").lower() in {"utf-8", "utf8"} else "cp932"
+
+
+def _csv_response(
+    request: HttpRequest, statements: list[Statement], *, filename: str, fallback: str
+) -> StreamingHttpResponse:
+    encoding = _csv_encoding(request)
+    response = StreamingHttpResponse(
+        csv_export.csv_chunks(csv_export.csv_rows(statements), encoding=encoding),
+        content_type=f"text/csv; charset={'Shift_JIS' if encoding == 'cp932' else 'utf-8'}",
+    )
+    response["Content-Disposition"] = csv_export.content_disposition(
+        filename=filename, fallback=fallback
+    )
+    return response
+
+
+@require_safe
+@member_required()
+def statement_csv_download(request: HttpRequest, month: str) -> StreamingHttpResponse:
+    member = request_member(request)
+    statement = _statement_or_404(member, month)
+    label = BillingMonth.parse(statement.billing_month).label
+    return _csv_response(
+        request,
+        [statement],
+        filename=f"ご利用明細_{label}.csv",
+        fallback=f"meisai-{statement.billing_month}.csv",
+    )
+
+
+@require_safe
+@member_required()
+def statements_csv_download(request: HttpRequest) -> StreamingHttpResponse:
+    """Every visible statement in one file, oldest first."""
+    member = request_member(request)
+    statements = list(selectors.published_statements(member=member).order_by("billing_month"))
+    return _csv_response(
+        request,
+        statements,
+        filename="ご利用明細_全期間.csv",
+        fallback="meisai-all.csv",
+    )

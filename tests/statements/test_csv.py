@@ -1,0 +1,246 @@
+"""Usage details as CSV: cp932 or UTF-8 with BOM, RFC 4180, formula neutralisation, mapping."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+
+import pytest
+import time_machine
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meisai.clock import JST
+from meisai.statements.csv_export import HEADER, cp932_twin, neutralise
+from tests.factories import AccountFactory, CardFactory, StatementFactory, StatementLineFactory
+
+pytestmark = pytest.mark.django_db
+
+APRIL_20 = dt.datetime(2025, 4, 20, 12, 0, tzinfo=JST)
+
+
+@pytest.fixture
+def account():
+    return AccountFactory()
+
+
+@pytest.fixture
+def member_client(client, account):
+    client.force_login(account)
+    return client
+
+
+def statement_with(member, month, merchants_and_amounts, *, card=None, fee=0):
+    usage = sum(amount for _, amount in merchants_and_amounts)
+    statement = StatementFactory(
+        member=member,
+        billing_month=month,
+        usage_total=usage,
+        fee_total=fee,
+        line_count=len(merchants_and_amounts) + (1 if fee else 0),
+    )
+    for number, (merchant, amount) in enumerate(merchants_and_amounts, start=1):
+        StatementLineFactory(
+            statement=statement,
+            line_no=number,
+            card=card,
+            merchant=merchant,
+            use_amount=amount,
+            use_date=dt.date(2025, 3, number),
+        )
+    if fee:
+        StatementLineFactory(
+            statement=statement,
+            kind="paper_fee",
+            line_no=len(merchants_and_amounts) + 1,
+            use_date=None,
+            merchant="紙明細発行手数料",
+            user_kind="",
+            payment_type="",
+            use_amount=fee,
+        )
+    return statement
+
+
+def rows(response, encoding):
+    data = b"".join(response.streaming_content)
+    return list(csv.reader(io.StringIO(data.decode(encoding), newline=""))), data
+
+
+@time_machine.travel(APRIL_20, tick=False)
+def test_csv_is_cp932_by_default_and_parses_back_to_the_lines(member_client, account):
+    card = CardFactory(member=account.member, number="4980000000001234")
+    statement_with(
+        account.member,
+        "2025-04",
+        [("髙橋商店㈱①", 1200), ('カフェ "Le Ciel", 盛岡', 880), ("返品 盛岡百貨店", -1200)],
+        card=card,
+        fee=165,
+    )
+
+    response = member_client.get("/statements/2025-04.csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=Shift_JIS"
+    assert response["Content-Disposition"] == (
+        "attachment; filename=\"meisai-2025-04.csv\"; filename*=UTF-8''"
+        "%E3%81%94%E5%88%A9%E7%94%A8%E6%98%8E%E7%B4%B0_"
+        "2025%E5%B9%B44%E6%9C%88%E8%AB%8B%E6%B1%82%E5%88%86.csv"
+    )
+    parsed, data = rows(response, "cp932")
+    assert not data.startswith(b"\xef\xbb\xbf")
+    assert b"\r\n" in data
+    assert parsed == [
+        HEADER,
+        [
+            "2025-04",
+            "****-****-****-1234",
+            "本人",
+            "2025/03/01",
+            "髙橋商店㈱①",
+            "1回払い",
+            "",
+            "1200",
+            "1200",
+            "",
+        ],
+        [
+            "2025-04",
+            "****-****-****-1234",
+            "本人",
+            "2025/03/02",
+            'カフェ "Le Ciel", 盛岡',
+            "1回払い",
+            "",
+            "880",
+            "880",
+            "",
+        ],
+        [
+            "2025-04",
+            "****-****-****-1234",
+            "本人",
+            "2025/03/03",
+            "返品 盛岡百貨店",
+            "1回払い",
+            "",
+            "-1200",
+            "-1200",
+            "",
+        ],
+        ["2025-04", "", "", "", "紙明細発行手数料", "", "", "165", "165", ""],
+    ]
+    assert b'"\x83J\x83t\x83F ""Le Ciel"", \x90\xb7\x89\xaa"' in data  # RFC 4180 quoting
+
+
+@time_machine.travel(APRIL_20, tick=False)
+def test_utf8_on_request_with_bom(member_client, account):
+    statement_with(account.member, "2025-04", [("𠮷野家 ¥セール — café", 500)])
+
+    response = member_client.get("/statements/2025-04.csv?encoding=utf-8")
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    parsed, data = rows(response, "utf-8-sig")
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert parsed[1][4] == "𠮷野家 ¥セール — café"
+
+
+@time_machine.travel(APRIL_20, tick=False)
+def test_cp932_maps_what_it_can_and_marks_the_rest_visibly(member_client, account, caplog):
+    statement_with(account.member, "2025-04", [("𠮷野家 ¥セール — café 🍣 髙 ㈱ ①", 500)])
+
+    with caplog.at_level(logging.WARNING, logger="meisai.statements.csv_export"):
+        parsed, _ = rows(member_client.get("/statements/2025-04.csv"), "cp932")
+
+    assert parsed[1][4] == "〓野家 ￥セール ― cafe 〓 髙 ㈱ ①"
+    assert [r.getMessage() for r in caplog.records] == [
+        "CSV: U+20BB7 has no cp932 form; written as 〓",
+        "CSV: U+1F363 has no cp932 form; written as 〓",
+    ]
+
+
+@time_machine.travel(APRIL_20, tick=False)
+def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(member_client, account):
+    merchants = [
+        '=HYPERLINK("x")',
+        "+81 店",
+        "-返品",
+        "@SUM(A1)",
+        "＝全角",
+        "＋",
+        "－",
+        "＠店",
+        "\tタブ",
+        "\r改行",
+    ]
+    statement_with(account.member, "2025-04", [(m, -100) for m in merchants])
+
+    parsed, _ = rows(member_client.get("/statements/2025-04.csv?encoding=utf-8"), "utf-8-sig")
+
+    assert [row[4] for row in parsed[1:]] == ["'" + m for m in merchants]
+    assert {row[7] for row in parsed[1:]} == {"-100"}
+
+
+@time_machine.travel(APRIL_20, tick=False)
+def test_all_visible_months_in_one_file_oldest_first(member_client, account):
+    statement_with(account.member, "2025-04", [("四月の店", 400)])
+    statement_with(account.member, "2025-03", [("三月の店", 300)])
+    statement_with(account.member, "2024-10", [("サービス開始前", 100)])
+
+    response = member_client.get("/statements/all.csv")
+
+    parsed, _ = rows(response, "cp932")
+    assert [(row[0], row[4]) for row in parsed[1:]] == [
+        ("2025-03", "三月の店"),
+        ("2025-04", "四月の店"),
+    ]
+    assert 'filename="meisai-all.csv"' in response["Content-Disposition"]
+
+
+@given(st.text(max_size=30))
+def test_neutralised_text_never_starts_a_formula(text):
+    cell = neutralise(text)
+    assert not cell.startswith(("=", "+", "-", "@", "＝", "＋", "－", "＠", "\t", "\r"))
+    if cell != text:
+        assert cell == "'" + text
+    else:
+        assert not text[:1] or text[0] not in "=+-@＝＋－＠\t\r"
+
+
+@given(st.text(min_size=1, max_size=1))
+def test_every_character_becomes_something_cp932_holds(char):
+    twin = cp932_twin(char)
+    assert twin
+    twin.encode("cp932")
+
+
+@given(
+    st.text(
+        alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40
+    )
+)
+def test_any_merchant_text_parses_back_neutralised(merchant):
+    """Whatever the merchant text, the UTF-8 file parses back to it, quoted if it could run."""
+    from meisai.statements.csv_export import csv_chunks, line_row
+    from meisai.statements.models import Statement, StatementLine
+
+    statement = Statement(billing_month="2025-04")
+    line = StatementLine(
+        statement=statement,
+        line_no=1,
+        merchant=merchant,
+        user_kind="本人",
+        payment_type="1回",
+        use_date=dt.date(2025, 3, 1),
+        use_amount=-5,
+        billed_amount=-5,
+    )
+    data = b"".join(csv_chunks([HEADER, line_row(statement, line)], encoding="utf-8"))
+
+    parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert len(parsed) == 2
+    starts_formula = merchant[:1] in set("=+-@＝＋－＠\t\r") and merchant != ""
+    assert parsed[1][4] == ("'" + merchant if starts_formula else merchant)
+    assert parsed[1][7] == "-5"
