@@ -50,6 +50,11 @@ LOGIN_FAILED = (
 TOO_MANY = "お手続きが集中しています。しばらく時間をおいてから、もう一度お試しください。"
 
 
+def _posted(request: HttpRequest) -> Any:
+    """The POST data of a POST (even an empty one, so a form with nothing ticked is bound)."""
+    return request.POST if request.method == "POST" else None
+
+
 def _client(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR") or "unknown")
 
@@ -78,7 +83,7 @@ def _invalid_link(request: HttpRequest, message: str | None = None) -> HttpRespo
 @require_http_methods(["GET", "POST"])
 def register_terms(request: HttpRequest) -> HttpResponse:
     """Step 3: the terms and 「同意する」."""
-    form = TermsForm(request.POST or None)
+    form = TermsForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         consent = services.registration_consent_record(terms_version=settings.MEISAI_TERMS_VERSION)
         request.session[CONSENT_KEY] = consent.pk
@@ -99,7 +104,7 @@ def register_email(request: HttpRequest) -> HttpResponse:
     if consent is None:
         messages.info(request, "はじめに利用規約への同意をお願いいたします。")
         return redirect("accounts:register")
-    form = RegistrationEmailForm(request.POST or None)
+    form = RegistrationEmailForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         if not services.throttle_allows(scope="register_email", client=_client(request)):
             return _too_many(request)
@@ -123,9 +128,12 @@ def register_identity(request: HttpRequest, token: str) -> HttpResponse:
     registration = services.registration_for_email_token(token=token)
     if registration is None:
         return _invalid_link(request)
-    form = RegistrationIdentityForm(request.POST or None)
+    form = RegistrationIdentityForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        entered = services.IdentityInput(**form.cleaned_data)
+        data = form.cleaned_data
+        entered = services.IdentityInput(
+            **{k: v for k, v in data.items() if k != "password_confirm"}
+        )
         try:
             services.registration_verify(registration=registration, entered=entered)
         except services.RegistrationRefused as refusal:
@@ -194,7 +202,7 @@ def _finish_login(request: HttpRequest, account: Account, next_url: str) -> Http
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    form = LoginForm(request.POST or None)
+    form = LoginForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         client = _client(request)
         account = None
@@ -236,7 +244,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
     )
     if pending is None or account is None:
         return redirect("accounts:login")
-    form = CodeForm(request.POST or None)
+    form = CodeForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         result = services.login_challenge_answer(
             challenge_id=pending["challenge"], code=form.cleaned_data["code"]
@@ -279,7 +287,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def forgot_password(request: HttpRequest) -> HttpResponse:
-    form = ForgotPasswordForm(request.POST or None)
+    form = ForgotPasswordForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         if not services.throttle_allows(scope="recovery", client=_client(request)):
             return _too_many(request)
@@ -296,7 +304,7 @@ def password_reset(request: HttpRequest, token: str) -> HttpResponse:
     row = services.account_token_find(token=token, purpose=AccountToken.Purpose.PASSWORD_RESET)
     if row is None:
         return _invalid_link(request)
-    form = NewPasswordForm(request.POST or None, owner=owner_of(row.account))
+    form = NewPasswordForm(_posted(request), owner=owner_of(row.account))
     if request.method == "POST" and form.is_valid():
         try:
             services.password_reset_complete(token=token, password=form.cleaned_data["password"])
@@ -311,7 +319,7 @@ def password_reset(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def forgot_id(request: HttpRequest) -> HttpResponse:
-    form = ForgotIdForm(request.POST or None)
+    form = ForgotIdForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         if not services.throttle_allows(scope="recovery", client=_client(request)):
             return _too_many(request)
@@ -337,7 +345,7 @@ def account_home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def account_email(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
-    form = EmailChangeForm(request.POST or None, account=account)
+    form = EmailChangeForm(_posted(request), account=account)
     if request.method == "POST" and form.is_valid():
         services.account_email_change_request(account=account, new_email=form.cleaned_data["email"])
         messages.success(
@@ -359,7 +367,7 @@ def account_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def account_password(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
-    form = PasswordChangeForm(request.POST or None, account=account)
+    form = PasswordChangeForm(_posted(request), account=account)
     if request.method == "POST" and form.is_valid():
         services.account_password_change(
             account=account,
