@@ -30,6 +30,17 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     )
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without its token, or after the session ended: Django's page is English."""
+    return _error(
+        request,
+        403,
+        "もう一度お手続きください",
+        "画面を開いてから時間がたったため、送信を受け付けられませんでした。"
+        "お手数ですが、前の画面に戻って再読み込みしてから、もう一度お手続きください。",
+    )
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _error(
         request,
