@@ -110,26 +110,34 @@ def operators_alert_not_closed(*, month: BillingMonth, today: dt.date) -> int:
 def confirmation_day_run(*, today: dt.date) -> dict[str, Any]:
     """The scheduler's daily look at the calendar (SPEC 3.6).
 
-    From the confirmation day of the current billing month on: if the month is closed, publish
-    what is due (``statement_publish_due`` publishes closed months whose day has come, once); if
-    it is not, email the operators, every day until someone closes it.
+    From the confirmation day of the current billing month on: if the month is closed and not yet
+    published, publish it; if it is not closed, email the operators, every day until someone
+    closes it.
     """
-    from meisai.statements.services import statement_publish_due
+    from meisai.statements.services import statement_publish, statement_publish_due
 
     month = BillingMonth.of(today)
-    if today < billing_calendar.confirmation_date(month):
+    confirmation = billing_calendar.confirmation_date(month)
+    if today < confirmation:
         return {"month": str(month), "action": "none"}
-    confirmed = MonthClose.objects.filter(
+    record = MonthClose.objects.filter(
         billing_month=str(month), status=MonthClose.Status.CONFIRMED
-    ).exists()
-    if not confirmed:
+    ).first()
+    if record is None:
         alerted = operators_alert_not_closed(month=month, today=today)
         logger.warning(
             "confirmation day of %s: month not closed, %d operators told", month, alerted
         )
         return {"month": str(month), "action": "operators_alerted", "emails": alerted}
-    result = statement_publish_due(today=today)
-    return {"month": str(month), "action": "publish_due", **counts_of(result)}
+    if record.published_at is not None:
+        return {"month": str(month), "action": "already_published"}
+    # On the day itself through the service's own rule; a month closed late is published by the
+    # first run after its close.
+    if today == confirmation:
+        result = statement_publish_due(today=today)
+    else:
+        result = statement_publish(month=month, actor="scheduler")
+    return {"month": str(month), "action": "published", **counts_of(result)}
 
 
 @shared_task(name="meisai.confirmation_day", **TASK_OPTIONS)
