@@ -255,14 +255,22 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Rendered statement bodies (a confirmed statement never changes). Per process is enough: a
-# worker renders each statement once and keeps it while it is read.
+# Rendered statement bodies (a confirmed statement never changes). With Redis (production) every
+# worker shares them and they outlive gunicorn's worker recycling; else each process keeps its own.
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "meisai-default",
-        "OPTIONS": {"MAX_ENTRIES": 20000},
-    }
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": config.REDIS_URL,
+            "KEY_PREFIX": "meisai",
+        }
+        if config.REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "meisai-default",
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    )
 }
 
 # meisai's business calendar (SPEC 3.1): configuration, not code.
