@@ -153,6 +153,10 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = True
 AXES_LOCKOUT_CALLABLE = "meisai.accounts.lockout.lockout_response"
+# Login IDs are case-insensitive: count failures of "Taro" and "taro" together.
+AXES_USERNAME_CALLABLE = "meisai.accounts.lockout.lockout_username"
+# The 30 minutes run from the tenth failure; tries during the lock do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "ja"

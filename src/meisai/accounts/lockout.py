@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from meisai.accounts.passwords import normalize_login_id
+
 
 def lockout_response(
     request: HttpRequest,
@@ -20,3 +22,10 @@ def lockout_response(
     if original_response is not None:
         return original_response
     return redirect("accounts:login")
+
+
+def lockout_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The login ID axes counts failures for: normalised and lower-cased, as login IDs are
+    unique without regard to case and width."""
+    raw = (credentials or {}).get("username") or request.POST.get("username")
+    return normalize_login_id(str(raw)).lower() if raw else None

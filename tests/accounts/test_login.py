@@ -1,0 +1,260 @@
+"""Login (SPEC 3.5): password, the new-browser code, remembered browsers, lockout, legacy hashes,
+session limits and maintenance windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.contrib.auth.hashers import make_password
+
+from meisai.accounts.models import AccountSession, LoginChallenge, RememberedBrowser
+from meisai.clock import JST
+from tests.accounts.conftest import code_in, log_in, outbox
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct-horse-battery"
+FAILED = "ログインIDまたはパスワードが正しくありません。"
+
+
+@pytest.fixture
+def account(db):
+    return AccountFactory(
+        login_id="iwate.taro", email="taro@example.jp", personal_message="南部鉄器の急須"
+    )
+
+
+def _without_csrf(html: str) -> str:
+    """The page without its CSRF token and the login ID typed (echoed back in the form)."""
+    html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+    return re.sub(r'name="username" value="[^"]+"', "", html)
+
+
+def test_unknown_id_and_wrong_password_get_the_same_page(client, account):
+    unknown = client.post("/login/", {"username": "nobody.here", "password": PASSWORD})
+    wrong = client.post("/login/", {"username": "iwate.taro", "password": "wrong-password"})
+    assert unknown.status_code == wrong.status_code == 200
+    assert _without_csrf(unknown.content.decode()) == _without_csrf(wrong.content.decode())
+    assert FAILED in wrong.content.decode()
+    assert "南部鉄器の急須" not in wrong.content.decode()
+    assert outbox("taro@example.jp") == []
+
+
+def test_new_browser_needs_the_emailed_code_and_then_is_remembered(client, account, frozen):
+    login_page = client.get("/login/").content.decode()
+    assert "南部鉄器の急須" not in login_page
+    assert 'name="username"' in login_page and 'name="password"' in login_page
+    response = client.post("/login/", {"username": "iwate.taro", "password": PASSWORD})
+    assert response.url == "/login/code/"
+    assert "_auth_user_id" not in client.session
+    mail = outbox("taro@example.jp", "login_code")
+    assert len(mail) == 1
+    assert mail[0].subject == "【日専連パートナーズ】WEBサービス ログイン確認コード"
+    assert "有効期限は10分です。" in mail[0].body_text
+    assert PASSWORD not in mail[0].body_text
+
+    code_page = client.get("/login/code/")
+    assert "パーソナルメッセージ:<strong>南部鉄器の急須</strong>" in code_page.content.decode()
+    assert "no-store" in code_page["Cache-Control"]
+    key_before = client.session.session_key
+
+    wrong = client.post(
+        "/login/code/", {"code": "000000" if code_in(mail[0]) != "000000" else "111111"}
+    )
+    assert "確認コードが正しくありません。" in wrong.content.decode()
+    assert LoginChallenge.objects.get().attempts == 1
+
+    done = client.post("/login/code/", {"code": code_in(mail[0])})
+    assert done.url == "/"
+    assert client.session["_auth_user_id"] == str(account.pk)
+    assert client.session.session_key != key_before
+    assert AccountSession.objects.get().session_key == client.session.session_key
+    assert RememberedBrowser.objects.filter(account=account).count() == 1
+    assert done.cookies["meisai_browser"]["httponly"]
+
+    client.post("/logout/")
+    again = client.post("/login/", {"username": "IWATE.TARO", "password": PASSWORD})
+    assert again.url == "/"
+    assert len(outbox("taro@example.jp", "login_code")) == 1
+    assert client.session["_auth_user_id"] == str(account.pk)
+
+
+def test_code_expires_after_10_minutes(client, account, frozen):
+    client.post("/login/", {"username": "iwate.taro", "password": PASSWORD})
+    code = code_in(outbox("taro@example.jp", "login_code")[0])
+    frozen.shift(dt.timedelta(minutes=10))
+    response = client.post("/login/code/", {"code": code})
+    assert response.url == "/login/"
+    assert "_auth_user_id" not in client.session
+    assert RememberedBrowser.objects.count() == 0
+
+
+def test_code_works_until_its_10_minutes_are_up(client, account, frozen):
+    client.post("/login/", {"username": "iwate.taro", "password": PASSWORD})
+    code = code_in(outbox("taro@example.jp", "login_code")[0])
+    frozen.shift(dt.timedelta(minutes=10) - dt.timedelta(seconds=1))
+    assert client.post("/login/code/", {"code": code}).url == "/"
+
+
+def test_five_wrong_codes_end_the_challenge(client, account):
+    client.post("/login/", {"username": "iwate.taro", "password": PASSWORD})
+    code = code_in(outbox("taro@example.jp", "login_code")[0])
+    wrong = "111111" if code != "111111" else "222222"
+    for _ in range(4):
+        assert client.post("/login/code/", {"code": wrong}).status_code == 200
+    assert client.post("/login/code/", {"code": wrong}).url == "/login/"
+    assert client.post("/login/code/", {"code": code}).url == "/login/"
+    assert "_auth_user_id" not in client.session
+    assert LoginChallenge.objects.get().attempts == 5
+
+
+def test_code_page_without_a_password_goes_back_to_login(client, account):
+    assert client.get("/login/code/").url == "/login/"
+    assert client.post("/login/code/", {"code": "123456"}).url == "/login/"
+
+
+def test_a_cookie_from_another_account_does_not_skip_the_code(client, account):
+    other = AccountFactory(login_id="other.user", email="other@example.jp")
+    log_in(client, "other.user", PASSWORD, "other@example.jp")
+    client.post("/logout/")
+    assert client.post("/login/", {"username": "iwate.taro", "password": PASSWORD}).url == (
+        "/login/code/"
+    )
+    assert other.browsers.count() == 1
+
+
+def test_ten_failures_lock_for_30_minutes_and_email_the_member(client, account, frozen):
+    for _ in range(10):
+        page = client.post("/login/", {"username": "iwate.taro", "password": "wrong-password"})
+        assert FAILED in page.content.decode()
+    locked = client.post("/login/", {"username": "iwate.taro", "password": PASSWORD})
+    wrong = client.post("/login/", {"username": "nobody.here", "password": PASSWORD})
+    assert locked.status_code == wrong.status_code == 200
+    assert _without_csrf(locked.content.decode()) == _without_csrf(wrong.content.decode())
+    assert outbox("taro@example.jp", "login_code") == []
+    notices = outbox("taro@example.jp", "account_locked")
+    assert len(notices) == 1
+    assert notices[0].subject == "【日専連パートナーズ】WEBサービス ログイン制限のお知らせ"
+    assert "2025年1月10日 10:30ごろ(約30分後)から、再びログインできます。" in notices[0].body_text
+
+    frozen.shift(dt.timedelta(minutes=29))
+    client.post("/login/", {"username": "iwate.taro", "password": PASSWORD})
+    assert outbox("taro@example.jp", "login_code") == []
+    frozen.shift(dt.timedelta(minutes=1, seconds=1))
+    assert client.post("/login/", {"username": "iwate.taro", "password": PASSWORD}).url == (
+        "/login/code/"
+    )
+    assert len(outbox("taro@example.jp", "account_locked")) == 1
+
+
+def test_nine_failures_do_not_lock(client, account):
+    for _ in range(9):
+        client.post("/login/", {"username": "iwate.taro", "password": "wrong-password"})
+    assert client.post("/login/", {"username": "iwate.taro", "password": PASSWORD}).url == (
+        "/login/code/"
+    )
+    assert outbox("taro@example.jp", "account_locked") == []
+
+
+@pytest.mark.parametrize("hasher", ["pbkdf2_sha256", "bcrypt"])
+def test_imported_legacy_hash_logs_in_and_is_upgraded_to_argon2id(client, db, hasher):
+    legacy = AccountFactory(login_id="legacy.member", email="legacy@example.jp")
+    legacy.password = make_password("old-3dsecure-pass", hasher=hasher)
+    legacy.save()
+    assert legacy.password.startswith(f"{hasher}$")
+    log_in(client, "legacy.member", "old-3dsecure-pass", "legacy@example.jp")
+    legacy.refresh_from_db()
+    assert legacy.password.startswith("argon2$argon2id$")
+    assert legacy.check_password("old-3dsecure-pass")
+
+
+def test_full_width_password_typed_at_login_matches(client, account):
+    response = client.post(
+        "/login/",
+        {
+            "username": "ｉｗａｔｅ．ｔａｒｏ",
+            "password": "ｃｏｒｒｅｃｔ－ｈｏｒｓｅ－ｂａｔｔｅｒｙ",
+        },
+    )
+    assert response.url == "/login/code/"
+
+
+def test_staff_account_without_member_cannot_use_member_login(client, db):
+    AccountFactory(login_id="staff.user", member=None, is_staff=True, email="staff@example.jp")
+    page = client.post("/login/", {"username": "staff.user", "password": PASSWORD})
+    assert FAILED in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("next_url", "lands_on"),
+    [("/statements/", "/statements/"), ("https://evil.example/", "/"), ("//evil.example/", "/")],
+)
+def test_login_returns_to_a_safe_next_only(client, account, next_url, lands_on):
+    client.post("/login/", {"username": "iwate.taro", "password": PASSWORD, "next": next_url})
+    code = code_in(outbox("taro@example.jp", "login_code")[0])
+    assert client.post("/login/code/", {"code": code}).url == lands_on
+
+
+def test_logout_ends_the_session(client, account):
+    log_in(client, "iwate.taro", PASSWORD, "taro@example.jp")
+    assert client.get("/account/").status_code == 200
+    assert client.post("/logout/").url == "/login/"
+    assert client.get("/account/").url == "/login/?next=/account/"
+
+
+def test_member_pages_are_not_cached(client, account):
+    log_in(client, "iwate.taro", PASSWORD, "taro@example.jp")
+    assert "no-store" in client.get("/account/")["Cache-Control"]
+    client.post("/logout/")
+    assert "no-store" not in client.get("/login/").get("Cache-Control", "")
+
+
+def test_session_ends_after_15_minutes_idle(client, account, frozen):
+    log_in(client, "iwate.taro", PASSWORD, "taro@example.jp")
+    frozen.shift(dt.timedelta(minutes=14, seconds=59))
+    assert client.get("/account/").status_code == 200
+    frozen.shift(dt.timedelta(minutes=15, seconds=1))
+    assert client.get("/account/").url == "/login/?next=/account/"
+
+
+def test_session_ends_12_hours_after_login_however_active(client, account, frozen):
+    log_in(client, "iwate.taro", PASSWORD, "taro@example.jp")
+    for _ in range(48):  # until 21:59:12, never idle for 15 minutes
+        frozen.shift(dt.timedelta(minutes=14, seconds=59))
+        assert client.get("/account/").status_code == 200
+    frozen.move_to(dt.datetime(2025, 1, 10, 22, 0, 1, tzinfo=JST))
+    assert client.get("/account/").url == "/login/"
+    assert "_auth_user_id" not in client.session
+    assert client.get("/account/").url == "/login/?next=/account/"
+
+
+@pytest.mark.parametrize("path", ["/login/", "/register/"])
+def test_switch_over_window_answers_503_with_retry_after(client, account, path):
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2024, 11, 13, 3, 0, tzinfo=JST), tick=False):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert response["Retry-After"] == "7200"
+        page = response.content.decode()
+        assert "ただいまメンテナンス中です" in page
+        assert "2024年11月13日 02:00から2024年11月13日 05:00まで" in page
+        posted = client.post(path, {"username": "iwate.taro", "password": PASSWORD})
+        assert posted.status_code == 503
+        assert outbox("taro@example.jp") == []
+    with time_machine.travel(dt.datetime(2024, 11, 13, 5, 0, tzinfo=JST), tick=False):
+        assert client.get(path).status_code == 200
+    with time_machine.travel(dt.datetime(2024, 11, 13, 1, 59, 59, tzinfo=JST), tick=False):
+        assert client.get(path).status_code == 200
+
+
+def test_maintenance_windows_are_configuration(client, db, settings):
+    settings.MEISAI_MAINTENANCE_WINDOWS = ["2025-03-01T22:00+09:00/2025-03-02T06:00+09:00"]
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2025, 3, 2, 5, 59, 30, tzinfo=JST), tick=False):
+        response = client.get("/register/email/")
+        assert (response.status_code, response["Retry-After"]) == (503, "30")
