@@ -144,6 +144,15 @@ def _lock_month(month: BillingMonth) -> None:
             )
             # Imports wait until the close commits; afterwards they see the month confirmed.
             cursor.execute(f"LOCK TABLE {UsageLine._meta.db_table} IN SHARE MODE")
+            # A few big set operations: JIT compilation costs more than it saves (0.7 s of a
+            # 1 s statement insert measured), and sorts of a million lines fit in memory.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: checked at commit, a
+            # million queued checks run slower than the same checks made while the rows are hot.
+            # Only the total-equals-lines check must wait for the fee lines, so it stays deferred.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS statement_total_matches_lines DEFERRED")
 
 
 def delivery_sql(*, member: str, cutoff_param: str) -> str:
@@ -220,33 +229,36 @@ def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
     fee_net, fee_tax = cal.paper_fee_amount()
     fee = fee_net + fee_tax if month >= cal.paper_fee_start() else 0
     delivery = delivery_sql(member="a.member_id", cutoff_param="%(cutoff)s")
+    # The per-member facts are a MATERIALIZED CTE so the delivery subquery runs once per
+    # member; inlined, the planner would repeat it for every reference (four times).
     sql = f"""
+        WITH facts AS MATERIALIZED (
+            SELECT a.member_id, a.usage_total, a.line_count,
+                   m.program_excluded, m.fee_exempt, m.paper_required,
+                   CASE WHEN m.program_excluded OR m.paper_required THEN 'paper'
+                        ELSE {delivery} END AS delivery
+            FROM (
+                SELECT u.member_id, SUM(u.billed_amount) AS usage_total, COUNT(*) AS line_count
+                FROM {t["usage"]} u
+                WHERE u.billing_month = %(month)s
+                GROUP BY u.member_id
+            ) a
+            JOIN {t["member"]} m ON m.id = a.member_id
+        ),
+        charged AS MATERIALIZED (
+            SELECT f.member_id, f.usage_total, f.line_count, f.delivery,
+                   CASE WHEN f.delivery = 'paper' AND NOT f.program_excluded
+                             AND NOT f.fee_exempt AND NOT f.paper_required
+                        THEN %(fee)s ELSE 0 END AS fee
+            FROM facts f
+        )
         INSERT INTO {t["statement"]}
             (member_id, billing_month, delivery, usage_total, fee_total, total, line_count,
              points_granted, debit_date, confirmed_at, published_at, pdf_sha256)
         SELECT d.member_id, %(month)s, d.delivery, d.usage_total, d.fee, d.usage_total + d.fee,
                d.line_count + CASE WHEN d.fee <> 0 THEN 1 ELSE 0 END,
                COALESCE(g.points, 0), %(debit)s, %(moment)s, NULL, ''
-        FROM (
-            SELECT e.member_id, e.usage_total, e.line_count, e.delivery,
-                   CASE WHEN e.delivery = 'paper' AND NOT e.program_excluded
-                             AND NOT e.fee_exempt AND NOT e.paper_required
-                        THEN %(fee)s ELSE 0 END AS fee
-            FROM (
-                SELECT a.member_id, a.usage_total, a.line_count,
-                       m.program_excluded, m.fee_exempt, m.paper_required,
-                       CASE WHEN m.program_excluded OR m.paper_required THEN 'paper'
-                            ELSE {delivery} END AS delivery
-                FROM (
-                    SELECT u.member_id, SUM(u.billed_amount) AS usage_total,
-                           COUNT(*) AS line_count
-                    FROM {t["usage"]} u
-                    WHERE u.billing_month = %(month)s
-                    GROUP BY u.member_id
-                ) a
-                JOIN {t["member"]} m ON m.id = a.member_id
-            ) e
-        ) d
+        FROM charged d
         LEFT JOIN (
             SELECT p.member_id, SUM(p.points) AS points FROM {t["entry"]} p
             WHERE p.billing_month = %(month)s GROUP BY p.member_id
