@@ -54,7 +54,8 @@ class ReceivedEmail:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        # Folded encoded words come back with the folding whitespace; a reader sees none.
+        return " ".join(str(self.message["Subject"]).split())
 
     @property
     def to(self) -> str:
