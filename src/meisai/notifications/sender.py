@@ -31,6 +31,7 @@ import datetime as dt
 import logging
 import re
 import smtplib
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +77,11 @@ def outbox_due_count() -> int:
 
 def _claim_one() -> OutboxMessage | None:
     query = OutboxMessage.objects.filter(
-        status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now()
-    ).order_by("next_attempt_at", "id")
+        status=OutboxMessage.Status.PENDING,
+        next_attempt_at__lte=now(),
+        # Only the indexed column: a tie-break on id would sort every pending row sharing the
+        # moment (a publish queues a million at once) on each claim.
+    ).order_by("next_attempt_at")
     if connection.features.has_select_for_update_skip_locked:
         query = query.select_for_update(skip_locked=True)
     return query.first()
@@ -117,6 +121,11 @@ class _Transport:
             if self.smtp is None:
                 self.backend.open()
                 self.smtp = self.backend.connection
+                # The final "." goes out as a tiny write of its own after the commit; without
+                # TCP_NODELAY, Nagle's algorithm holds it for the peer's delayed ACK (~40 ms).
+                sock = getattr(self.smtp, "sock", None)
+                if sock is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp: Any = self.smtp
             smtp.ehlo_or_helo_if_needed()
             encoding = email.encoding or settings.DEFAULT_CHARSET
