@@ -125,6 +125,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sessions: 15 minutes idle (refreshed on every request), 12 hours absolute (accounts app).
 SESSION_COOKIE_AGE = 15 * 60
 SESSION_SAVE_EVERY_REQUEST = True
+if config.REDIS_URL:
+    # Refreshing the idle limit writes the session on every request: in Redis that is a SET
+    # with a TTL, in PostgreSQL a committed UPDATE (a disk flush) per page view. Losing Redis
+    # logs members out, nothing more.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
