@@ -328,7 +328,7 @@ def registration_complete(*, token: str) -> Account:
     )
     moment = now()
     registration = (
-        Registration.objects.select_for_update()
+        Registration.objects.select_for_update(of=("self",))
         .select_related("consent", "member", "card")
         .filter(
             completion_token_hash=hashed,
@@ -703,7 +703,11 @@ def account_email_change_confirm(*, token: str) -> Account | None:
     row = account_token_find(token=token, purpose=AccountToken.Purpose.EMAIL_CHANGE)
     if row is None:
         return None
-    row = AccountToken.objects.select_for_update().select_related("account").get(pk=row.pk)
+    row = (
+        AccountToken.objects.select_for_update(of=("self",))
+        .select_related("account")
+        .get(pk=row.pk)
+    )
     if row.used_at is not None:
         return None
     row.used_at = now()
