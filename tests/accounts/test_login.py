@@ -258,3 +258,24 @@ def test_maintenance_windows_are_configuration(client, db, settings):
     with time_machine.travel(dt.datetime(2025, 3, 2, 5, 59, 30, tzinfo=JST), tick=False):
         response = client.get("/register/email/")
         assert (response.status_code, response["Retry-After"]) == (503, "30")
+
+
+def test_failed_logins_from_one_address_are_throttled(client, account, monkeypatch):
+    from meisai.accounts import services
+
+    monkeypatch.setitem(services.THROTTLES, "login_failure", (3, dt.timedelta(hours=1)))
+    for n in range(3):
+        client.post(
+            "/login/", {"username": f"guess.{n:04d}", "password": "x"}, REMOTE_ADDR="192.0.2.5"
+        )
+    # The right password from that address now gets the generic answer, without a code …
+    page = client.post(
+        "/login/", {"username": "iwate.taro", "password": PASSWORD}, REMOTE_ADDR="192.0.2.5"
+    )
+    assert FAILED in page.content.decode()
+    assert outbox("taro@example.jp") == []
+    # … while another address is not affected.
+    other = client.post(
+        "/login/", {"username": "iwate.taro", "password": PASSWORD}, REMOTE_ADDR="192.0.2.6"
+    )
+    assert other.url == "/login/code/"

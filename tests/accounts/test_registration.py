@@ -530,3 +530,23 @@ def test_two_cards_of_one_member_either_card_matches(client, cardholder):
     )
     assert response.url == "/register/confirm/"
     assert Registration.objects.get().card.last4 == "2222"
+
+
+def test_email_step_is_throttled_per_client_address(client, db):
+    for n in range(10):
+        client.post("/register/", {"agree": "on"}, REMOTE_ADDR="203.0.113.50")
+        address = f"flood{n}@example.jp"
+        client.post(
+            "/register/email/",
+            {"email": address, "email_confirm": address},
+            REMOTE_ADDR="203.0.113.50",
+        )
+    client.post("/register/", {"agree": "on"}, REMOTE_ADDR="203.0.113.50")
+    refused = client.post(
+        "/register/email/",
+        {"email": "victim@example.jp", "email_confirm": "victim@example.jp"},
+        REMOTE_ADDR="203.0.113.50",
+    )
+    assert refused.status_code == 429
+    assert Registration.objects.count() == 10
+    assert outbox("victim@example.jp") == []
