@@ -1,0 +1,336 @@
+"""Benchmark of the statement page under load (issue 5): `/statements/YYYY-MM/` against `/healthz`.
+
+Creates a throwaway PostgreSQL database, fills it with ``--members`` members, each with a web
+account, a card and a published statement of ``--lines`` lines for the latest billing month, and
+logs every member in by writing a session row directly (Django's auth keys plus the login time
+the accounts app's session limit reads). It then serves the app with the production server
+setup (``meisai serve``'s gunicorn, gthread workers) and drives ``wrk`` on 127.0.0.1 at
+``--connections`` connections:
+
+1. ``/healthz``, a trivial Django view of the same server, as the baseline;
+2. ``/statements/YYYY-MM/`` with a Lua script rotating the members' session cookies;
+
+and prints requests/s, p50/p99 latency, errors and the ratio statement / trivial. Goal: ratio
+≥ 0.2 with p99 < 250 ms on the 2-core machine. With ``--redis`` (the default) the rendered
+statement bodies are cached in Redis as in production; ``--no-redis`` uses the per-process cache.
+
+    flock /tmp/meisai-heavy.lock uv run python bench/statement_page.py            # the issue's run
+    uv run python bench/statement_page.py --members 100 --duration 5              # while developing
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from importlib import import_module
+
+import psycopg
+
+ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--lines", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=20, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=10, help="seconds of warm-up load")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database", default="meisai_bench_pages")
+    parser.add_argument("--redis", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    return parser.parse_args()
+
+
+def recreate_database(name: str, *, drop_only: bool = False) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def fill(members: int, lines: int) -> tuple[str, list[str]]:
+    """Members with published statements of the latest month; returns it and session keys."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.db import transaction
+
+    from meisai import billing_calendar
+    from meisai.accounts.middleware import LOGIN_AT_KEY
+    from meisai.accounts.models import Account
+    from meisai.clock import JST
+    from meisai.members.models import Card, DeliveryPreference, Member, Product
+    from meisai.statements.models import Statement, StatementLine
+
+    month = billing_calendar.latest_billing_month()
+    first_use, _ = billing_calendar.usage_period(month)
+    confirmed = dt.datetime.combine(month.day(10), dt.time(3), tzinfo=JST)
+    published = dt.datetime.combine(
+        billing_calendar.confirmation_date(month), dt.time(9), tzinfo=JST
+    )
+    merchants = [
+        "盛岡百貨店",
+        "コンビニエンスストア盛岡駅前",
+        "ガソリンスタンド北上",
+        "髙橋商店㈱",
+        "家電のサトウ",
+    ]
+    # One hash is enough: every account gets the same password, hashed once.
+    template = Account(login_id="template")
+    template.set_password("bench-password-1")
+    with transaction.atomic():
+        product = Product.objects.create(code="STD", name="日専連カード")
+        member_rows = Member.objects.bulk_create(
+            Member(
+                member_no=f"B{n:07d}",
+                name_kanji="盛岡 太郎",
+                name_kana="モリオカ タロウ",
+                birth_date=dt.date(1960, 4, 1),
+            )
+            for n in range(members)
+        )
+        cards = Card.objects.bulk_create(
+            Card(
+                member=m,
+                product=product,
+                number_hash=f"{m.pk:064x}",
+                last4=f"{m.pk % 10000:04d}",
+                expiry="2029-12",
+            )
+            for m in member_rows
+        )
+        DeliveryPreference.objects.bulk_create(
+            DeliveryPreference(
+                member=m,
+                method="web",
+                recorded_at=confirmed - dt.timedelta(days=60),
+                source="member",
+            )
+            for m in member_rows
+        )
+        accounts = Account.objects.bulk_create(
+            Account(
+                login_id=f"bench{m.pk:07d}",
+                member=m,
+                password=template.password,
+                personal_message="さくら",
+            )
+            for m in member_rows
+        )
+        amounts = [(n * 1371) % 20000 + 100 for n in range(lines)]
+        statements = Statement.objects.bulk_create(
+            Statement(
+                member=m,
+                billing_month=str(month),
+                delivery="web",
+                usage_total=sum(amounts),
+                fee_total=0,
+                total=sum(amounts),
+                line_count=lines,
+                debit_date=billing_calendar.debit_date(month),
+                confirmed_at=confirmed,
+                published_at=published,
+            )
+            for m in member_rows
+        )
+        StatementLine.objects.bulk_create(
+            (
+                StatementLine(
+                    statement=s,
+                    line_no=n + 1,
+                    card=card,
+                    use_date=first_use + dt.timedelta(days=n % 28),
+                    merchant=merchants[n % len(merchants)],
+                    user_kind="本人" if n % 4 else "家族",
+                    payment_type="1回" if n % 7 else "分割",
+                    installment="" if n % 7 else "2/10",
+                    use_amount=amounts[n],
+                    billed_amount=amounts[n],
+                )
+                for s, card in zip(statements, cards, strict=True)
+                for n in range(lines)
+            ),
+            batch_size=5000,
+        )
+    keys = []
+    login_at = time.time()
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806
+    for account in accounts:
+        session = SessionStore()
+        session[SESSION_KEY] = str(account.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = account.get_session_auth_hash()
+        session[LOGIN_AT_KEY] = login_at
+        # Long enough for the whole run; the 15-minute idle limit is refreshed on every request.
+        session.set_expiry(3600)
+        session.create()
+        keys.append(session.session_key)
+    return str(month), keys
+
+
+LUA = """
+local cookies = {%s}
+local i = 0
+init = function(args)
+  i = math.random(#cookies)
+end
+request = function()
+  i = i %% #cookies + 1
+  return wrk.format("GET", "%s", {["Cookie"] = "sessionid=" .. cookies[i]})
+end
+"""
+
+
+def wrk(
+    url: str, *, connections: int, duration: int, script: str | None = None
+) -> dict[str, float]:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        command += ["-s", script]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": _ms(re.search(r"\s50%\s+([\d.]+\w+)", output).group(1)),
+        "p99": _ms(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1)),
+        "errors": float(
+            sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+            + sum(int(n) for n in re.findall(r"Socket errors: .*?timeout (\d+)", output))
+        ),
+        "requests": float(re.search(r"(\d+) requests in", output).group(1)),
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wait_until_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - 127.0.0.1 only
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"server did not answer {url} within {timeout} s")
+
+
+def main() -> None:
+    args = parse_args()
+    database_url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "meisai.settings",
+        "MEISAI_LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)
+    if args.redis:
+        env["REDIS_URL"] = REDIS_URL
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    os.environ.pop("REDIS_URL", None)
+    os.environ.update(env)
+
+    print(
+        f"statement page benchmark: {args.members} members × {args.lines} lines, "
+        f"{args.connections} connections, gunicorn gthread {args.workers}×{args.threads}, "
+        f"cache {'Redis' if args.redis else 'per process'}",
+        flush=True,
+    )
+    recreate_database(args.database)
+    server = None
+    try:
+        subprocess.run([sys.executable, "-m", "django", "migrate", "-v0"], env=env, check=True)
+        started = time.perf_counter()
+        month, keys = fill(args.members, args.lines)
+        print(f"  data: {time.perf_counter() - started:.1f} s (billing month {month})", flush=True)
+
+        from meisai.core.management.commands.serve import gunicorn_argv
+
+        argv = gunicorn_argv(
+            bind=f"127.0.0.1:{args.port}", workers=args.workers, threads=args.threads
+        )
+        server = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        base = f"http://127.0.0.1:{args.port}"
+        wait_until_up(f"{base}/healthz")
+
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(LUA % (", ".join(f'"{k}"' for k in keys), f"/statements/{month}/"))
+        page = f"{base}/statements/{month}/"
+        check = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                f"Cookie: sessionid={keys[0]}",
+                page,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if check != "200":
+            raise SystemExit(f"{page} answered {check} for a logged-in member")
+        if args.warmup:
+            wrk(page, connections=args.connections, duration=args.warmup, script=script.name)
+            wrk(f"{base}/healthz", connections=args.connections, duration=min(args.warmup, 3))
+        trivial = wrk(f"{base}/healthz", connections=args.connections, duration=args.duration)
+        statement = wrk(
+            page, connections=args.connections, duration=args.duration, script=script.name
+        )
+        os.unlink(script.name)
+
+        print(f"  {'':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'requests':>9}")
+        for label, result in (
+            ("trivial view /healthz", trivial),
+            (f"statement /statements/{month}/", statement),
+        ):
+            print(
+                f"  {label:28} {result['rps']:9.1f} {result['p50']:8.1f} {result['p99']:8.1f} "
+                f"{int(result['errors']):7d} {int(result['requests']):9d}"
+            )
+        ratio = statement["rps"] / trivial["rps"]
+        ok = ratio >= 0.2 and statement["p99"] < 250 and statement["errors"] == 0
+        print(
+            f"  ratio statement/trivial: {ratio:.2f} (goal ≥ 0.20), statement p99 "
+            f"{statement['p99']:.1f} ms (goal < 250 ms): {'PASS' if ok else 'FAIL'}"
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            recreate_database(args.database, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()
