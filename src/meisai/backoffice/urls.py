@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Back-office routes; the admin itself is mounted at ``/backoffice/admin/`` in the root URLs."""
+
+from django.urls import path
+
+from meisai.backoffice import views
 
 app_name = "backoffice"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.dashboard_view, name="dashboard"),
+]

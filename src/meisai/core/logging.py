@@ -18,7 +18,7 @@ from typing import Any
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 #: 13–19 digits, single hyphens or spaces allowed between them, not part of a longer number.
-CARD_NUMBER = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])")
+CARD_NUMBER = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d])")
 #: ``password=…``, ``"password": "…"``, ``'new_password1': '…'`` and the like.
 PASSWORD_VALUE = re.compile(
     r"""(?ix)

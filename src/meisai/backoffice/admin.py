@@ -1,0 +1,256 @@
+"""The operators' back office: Django's admin at ``/backoffice/admin/``.
+
+Member data is read-only master data (the core system is its source): nobody adds, changes or
+deletes it here. Every list and every record of member data that a staff member opens is written
+to the audit trail (SPEC 3.10) by ``AuditedViewsMixin``, in the same request. The audit trail
+itself is read-only and append-only (also enforced in the database). Card numbers appear only as
+their last four digits; the keyed hash is never shown.
+
+Roles are the groups ``operator`` and ``auditor`` (migration ``0003_roles``); both must be staff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from meisai.backoffice.models import AuditEntry
+from meisai.backoffice.services import audit_record
+from meisai.clock import now
+from meisai.core.models import Job
+from meisai.imports.models import ImportBatch
+from meisai.members.models import Card, DeliveryPreference, Member, Phone, Product
+from meisai.notifications.models import OutboxMessage
+from meisai.statements.models import MonthClose
+
+admin.site.site_header = "WEB請求明細 バックオフィス"
+admin.site.site_title = "WEB請求明細 バックオフィス"
+admin.site.index_title = "管理メニュー"
+admin.site.index_template = "backoffice/admin_index.html"
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # The reverse proxy's address unless SECURE_PROXY_SSL_HEADER setups pass it on; see
+    # docs/deployment.md for trusting X-Forwarded-For at the proxy.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records to look at: no add, no change, no delete, for anybody."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AuditedViewsMixin:
+    """Audits every list and detail view of member data: who, when, from where, what.
+
+    ``audit_action`` names the record kind; ``audit_member(obj)`` says whose data a record is.
+    """
+
+    audit_action = ""
+
+    def audit_member(self, obj: Any) -> Member | None:
+        return None
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        if getattr(response, "status_code", 200) == 200:
+            detail: dict[str, Any] = {"query": request.GET.urlencode()[:500]}
+            changelist = getattr(response, "context_data", {}).get("cl")
+            if changelist is not None:
+                detail["shown"] = [str(obj.pk) for obj in changelist.result_list][:100]
+            audit_record(
+                actor=request.user.get_username(),
+                action=f"admin_list_{self.audit_action}",
+                detail=detail,
+                client_ip=client_ip(request),
+            )
+        return response
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        if getattr(response, "status_code", 200) == 200:
+            obj = self.get_object(request, object_id)  # type: ignore[attr-defined]
+            if obj is not None:
+                audit_record(
+                    actor=request.user.get_username(),
+                    action=f"admin_view_{self.audit_action}",
+                    member=self.audit_member(obj),
+                    detail={"object": str(obj.pk)},
+                    client_ip=client_ip(request),
+                )
+        return response
+
+
+class CardInline(admin.TabularInline):
+    model = Card
+    fields = ("masked", "product", "expiry", "is_active")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="カード番号")
+    def masked(self, card: Card) -> str:
+        return card.masked
+
+
+class PhoneInline(admin.TabularInline):
+    model = Phone
+    fields = ("kind", "number")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DeliveryPreferenceInline(admin.TabularInline):
+    model = DeliveryPreference
+    fields = ("recorded_at", "method", "source", "reason", "actor")
+    readonly_fields = fields
+    ordering = ("-recorded_at",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Member)
+class MemberAdmin(AuditedViewsMixin, ReadOnlyAdmin):
+    audit_action = "member"
+    list_display = ("member_no", "name_kanji", "name_kana", "status", "program_excluded")
+    list_filter = ("status", "program_excluded", "fee_exempt", "paper_required")
+    search_fields = ("=member_no", "name_kana")
+    show_full_result_count = False
+    inlines = (CardInline, PhoneInline, DeliveryPreferenceInline)
+    exclude = ()
+
+    def audit_member(self, obj: Member) -> Member:
+        return obj
+
+
+@admin.register(Product)
+class ProductAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "program_excluded")
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started_at",
+        "kind",
+        "file_name",
+        "status",
+        "rows",
+        "inserted",
+        "updated",
+        "error_count",
+        "actor",
+    )
+    list_filter = ("kind", "status")
+    date_hierarchy = "started_at"
+
+
+@admin.register(MonthClose)
+class MonthCloseAdmin(ReadOnlyAdmin):
+    list_display = (
+        "billing_month",
+        "status",
+        "statements",
+        "web_statements",
+        "paper_statements",
+        "fees",
+        "statement_total",
+        "confirmed_at",
+        "published_at",
+    )
+    ordering = ("-billing_month",)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(AuditedViewsMixin, ReadOnlyAdmin):
+    """Emails carry members' addresses: looking at them is audited like member data."""
+
+    audit_action = "outbox"
+    list_display = ("created_at", "template", "to", "status", "attempts", "sent_at", "last_error")
+    list_filter = ("status", "template")
+    search_fields = ("=to", "key")
+    show_full_result_count = False
+    actions = ("requeue",)
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.change_outboxmessage")
+
+    @admin.action(description="選択した送信失敗メールを再送する", permissions=["requeue"])
+    def requeue(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
+        from meisai.notifications.services import outbox_kick
+
+        failed = queryset.filter(status=OutboxMessage.Status.FAILED)
+        keys = list(failed.values_list("key", flat=True))
+        count = failed.update(status=OutboxMessage.Status.PENDING, next_attempt_at=now())
+        audit_record(
+            actor=request.user.get_username(),
+            action="outbox_requeue",
+            detail={"keys": keys[:200], "count": count},
+            client_ip=client_ip(request),
+        )
+        if count:
+            outbox_kick()
+        self.message_user(request, f"{count}通を再送待ちに戻しました。", messages.SUCCESS)
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = (
+        "queued_at",
+        "kind",
+        "args",
+        "status",
+        "done",
+        "total",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "actor",
+    )
+    list_filter = ("kind", "status")
+    readonly_fields = ("counts", "error")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor", "action", "member", "client_ip")
+    list_filter = ("action",)
+    search_fields = ("=actor", "=member__member_no", "action")
+    date_hierarchy = "at"
+    show_full_result_count = False

@@ -1,0 +1,64 @@
+"""The staff roles (SPEC 2): groups ``operator`` and ``auditor``.
+
+* operator — issuer staff answering calls and running the monthly cycle: sees members, imports,
+  closes, the outbox, jobs and the audit trail, and may put failed emails back in the queue;
+* auditor — read-only: sees the same records and the audit trail, changes nothing.
+
+Permissions are created here (they are otherwise created only after all migrations ran).
+"""
+
+from django.db import migrations
+
+VIEW = [
+    ("members", "product"),
+    ("members", "member"),
+    ("members", "card"),
+    ("members", "phone"),
+    ("members", "deliverypreference"),
+    ("imports", "importbatch"),
+    ("statements", "monthclose"),
+    ("notifications", "outboxmessage"),
+    ("core", "job"),
+    ("backoffice", "auditentry"),
+]
+ROLES = {
+    "operator": [("view", app, model) for app, model in VIEW]
+    + [("change", "notifications", "outboxmessage")],
+    "auditor": [("view", app, model) for app, model in VIEW],
+}
+
+
+def forward(apps, schema_editor):
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, grants in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for action, app, model in grants:
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app, codename=f"{action}_{model}")
+            )
+
+
+def backward(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=list(ROLES)).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("backoffice", "0002_audit_append_only"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("members", "0001_initial"),
+        ("imports", "0001_initial"),
+        ("statements", "0001_initial"),
+        ("notifications", "0001_initial"),
+        ("core", "0001_initial"),
+    ]
+
+    operations = [migrations.RunPython(forward, backward)]
