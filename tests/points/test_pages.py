@@ -47,7 +47,9 @@ def test_points_page_shows_balance_expiry_and_history(client, account):
         < history.index("2025年3月31日(月)")
         < (history.index("2025年2月28日(金)"))
     )
+    assert "ポイント付与:WEB明細早期登録キャンペーン(2025年4月請求分)" in page
     assert "+1,000ポイント" in page
+    assert "2025年4月10日(木)時点" in page
     assert "2,500ポイント" in page and "1,800ポイント" in page
 
 

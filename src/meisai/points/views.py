@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from meisai.core.member_access import member_required, request_member
-from meisai.statements.selectors import point_summary
+from meisai.points.selectors import point_summary
 
 
 @require_safe

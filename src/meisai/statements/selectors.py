@@ -20,7 +20,6 @@ from meisai.clock import JST, now
 from meisai.members import selectors as member_selectors
 from meisai.members.models import Card, Member
 from meisai.members.services import web_delivery_refusal
-from meisai.points.models import PointBalance, PointEntry
 from meisai.statements.models import Statement, StatementLine, UserKind
 
 
@@ -184,68 +183,4 @@ def next_delivery(*, member: Member, at: dt.datetime | None = None) -> NextDeliv
         refusal=refusal,
         cutoff_day=(cutoff - dt.timedelta(days=1)).date(),
         paper_fee=sum(billing_calendar.paper_fee_amount()) if charges_fee else None,
-    )
-
-
-# --- points (until meisai.points.selectors.point_summary exists) --------------------------------
-
-
-@dataclass(frozen=True)
-class PointHistoryItem:
-    day: dt.date
-    kind: str
-    description: str
-    points: int | None
-    balance: int | None
-
-
-@dataclass(frozen=True)
-class PointSummary:
-    balance: int
-    as_of: dt.date | None
-    expiring_points: int
-    expires_on: dt.date | None
-    history: list[PointHistoryItem]
-
-
-def point_summary(*, member: Member) -> PointSummary:
-    """Balance, expiry and history of 日専連カードセールポイント.
-
-    The balance is the latest one the core system reported plus the grants meisai made after
-    that day (a grant reaches the core system's balance only with its next file).
-    """
-    balances = list(PointBalance.objects.filter(member=member).order_by("-as_of"))
-    entries = list(PointEntry.objects.filter(member=member).order_by("-recorded_at", "-id"))
-    latest = balances[0] if balances else None
-    later_grants = sum(
-        entry.points
-        for entry in entries
-        if latest is None or entry.recorded_at.astimezone(JST).date() > latest.as_of
-    )
-    history = [
-        PointHistoryItem(
-            day=b.as_of,
-            kind="残高",
-            description="ポイント残高(基幹システム)",
-            points=None,
-            balance=b.balance,
-        )
-        for b in balances
-    ] + [
-        PointHistoryItem(
-            day=e.recorded_at.astimezone(JST).date(),
-            kind=e.get_kind_display(),
-            description=e.description,
-            points=e.points,
-            balance=None,
-        )
-        for e in entries
-    ]
-    history.sort(key=lambda item: item.day, reverse=True)
-    return PointSummary(
-        balance=(latest.balance if latest else 0) + later_grants,
-        as_of=latest.as_of if latest else None,
-        expiring_points=latest.expiring_points if latest else 0,
-        expires_on=latest.expires_on if latest else None,
-        history=history,
     )

@@ -18,6 +18,7 @@ from meisai.billing_calendar import BillingMonth
 from meisai.core.member_access import member_required, request_member
 from meisai.core.views import server_error_page
 from meisai.members.models import Member
+from meisai.points.selectors import point_summary
 from meisai.statements import csv_export, selectors
 from meisai.statements.charts import monthly_totals_svg
 from meisai.statements.models import Statement
@@ -41,7 +42,7 @@ def top(request: HttpRequest) -> HttpResponse:
         {
             "member": member,
             "latest": selectors.latest_published_statement(member=member),
-            "points": selectors.point_summary(member=member),
+            "points": point_summary(member=member),
             "next_delivery": selectors.next_delivery(member=member),
         },
     )
