@@ -279,3 +279,13 @@ def test_failed_logins_from_one_address_are_throttled(client, account, monkeypat
         "/login/", {"username": "iwate.taro", "password": PASSWORD}, REMOTE_ADDR="192.0.2.6"
     )
     assert other.url == "/login/code/"
+
+
+def test_account_without_an_email_address_is_asked_to_register_again(client, db):
+    AccountFactory(login_id="no.address", email="")
+    page = client.post("/login/", {"username": "no.address", "password": PASSWORD})
+    assert (
+        "メールアドレスのご登録がないため、確認コードをお送りできません。" in page.content.decode()
+    )
+    assert "_auth_user_id" not in client.session
+    assert LoginChallenge.objects.count() == 0

@@ -3,6 +3,12 @@
 One ``Account`` model serves members (``member`` set) and issuer staff (``is_staff``). A member has
 at most one active account; re-registration deactivates the old one (its login ID stays taken,
 so an old ID can never be handed to someone else).
+
+The rest serve registration and login security: ``Registration`` (the server-side state of the
+flyer's steps 4–6), ``RegistrationFailure`` (the per-card lock), ``ThrottleHit`` (per-address
+throttles), ``LoginChallenge`` (the new-browser code), ``RememberedBrowser``, ``AccountSession``
+(to end an account's sessions) and ``AccountToken`` (password-reset and email-change links).
+Every token and code is stored only as a hash.
 """
 
 from __future__ import annotations

@@ -47,6 +47,10 @@ BROWSER_COOKIE_AGE = 60 * 60 * 24 * 365
 LOGIN_FAILED = (
     "ログインIDまたはパスワードが正しくありません。続けて誤るとしばらくログインできなくなります。"
 )
+NO_EMAIL = (
+    "メールアドレスのご登録がないため、確認コードをお送りできません。"
+    "お手数ですが「新規会員登録」から登録し直してください。"
+)
 TOO_MANY = "お手続きが集中しています。しばらく時間をおいてから、もう一度お試しください。"
 
 
@@ -217,6 +221,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
             if getattr(request, "axes_locked_out", False):
                 services.account_lockout_notify(login_id=form.cleaned_data["username"])
             form.add_error(None, LOGIN_FAILED)
+        elif not account.email:
+            # The password is right, so saying why is safe; without an address there is no
+            # second factor, and re-registration (flyer ②) sets one.
+            form.add_error(None, NO_EMAIL)
         else:
             token = request.get_signed_cookie(
                 BROWSER_COOKIE, default=None, salt=BROWSER_COOKIE_SALT
