@@ -41,6 +41,15 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        refusal = self.sink.refuse.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.sink._receive(envelope)
         return "250 Message accepted for delivery"
@@ -55,8 +64,12 @@ def free_port() -> int:
 class SmtpSink:
     """An aiosmtpd server in a thread that records what it receives."""
 
-    def __init__(self, *, port: int = 0, keep_headers: bool = True) -> None:
+    def __init__(
+        self, *, port: int = 0, keep_headers: bool = True, refuse: dict[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
+        #: Recipients the server refuses, with the reply, e.g. ``{"x@example.jp": "550 no"}``.
+        self.refuse = refuse or {}
         self.keep_headers = keep_headers
         self.received: list[Received] = []
         self.count = 0

@@ -1,0 +1,161 @@
+"""The outbox sender over real SMTP (a local sink): once each, refusals, an absent server, and a
+sender that dies before its commit (SPEC 3.6, issue 6.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from bench.smtp_sink import SmtpSink, free_port
+
+from meisai.clock import JST
+from meisai.core.models import Job
+from meisai.notifications.models import OutboxMessage
+from meisai.notifications.sender import SmtpUnavailable, outbox_send_due
+from meisai.notifications.services import Email, email_enqueue_many
+from meisai.notifications.tasks import outbox_send
+
+pytestmark = pytest.mark.django_db
+
+MOMENT = dt.datetime(2025, 6, 13, 9, 0, tzinfo=JST)
+
+
+@pytest.fixture
+def smtp(settings):
+    def use(sink_port: int) -> None:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = sink_port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 5
+
+    return use
+
+
+def _queue(*addresses: str) -> None:
+    email_enqueue_many(
+        Email(
+            key=f"operators:test:{address}",
+            template="operators_month_not_closed",
+            to=address,
+            context={"month_label": "2025年6月請求分", "month": "2025-06"},
+        )
+        for address in addresses
+    )
+
+
+def _states() -> dict[str, tuple[str, int]]:
+    return {m.to: (m.status, m.attempts) for m in OutboxMessage.objects.all()}
+
+
+@time_machine.travel(MOMENT, tick=False)
+def test_each_message_is_sent_once_with_a_stable_message_id(smtp):
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue("a@example.jp", "b@example.jp")
+
+        first = outbox_send_due()
+        second = outbox_send_due()
+
+    assert (first.sent, first.failed, first.deferred) == (2, 0, 0)
+    assert (second.sent, second.failed, second.deferred) == (0, 0, 0)
+    assert sink.count_by_recipient() == {"a@example.jp": 1, "b@example.jp": 1}
+    assert sorted(item.message_id for item in sink.received) == [
+        "<operators.test.a@example.jp@meisai>",
+        "<operators.test.b@example.jp@meisai>",
+    ]
+    assert {item.subject for item in sink.received} == {
+        "【要対応】2025年6月請求分の締め処理が完了していません"
+    }
+    assert _states() == {"a@example.jp": ("sent", 1), "b@example.jp": ("sent", 1)}
+
+
+@time_machine.travel(MOMENT, tick=False)
+def test_refusals_defer_4xx_fail_5xx_and_the_rest_goes_out(smtp):
+    refuse = {"busy@example.jp": "450 mailbox busy", "gone@example.jp": "550 no such user"}
+    with SmtpSink(refuse=refuse) as sink:
+        smtp(sink.port)
+        _queue("busy@example.jp", "gone@example.jp", "ok@example.jp")
+
+        result = outbox_send_due()
+
+    assert (result.sent, result.failed, result.deferred) == (1, 1, 1)
+    assert sink.count_by_recipient() == {"ok@example.jp": 1}
+    assert _states() == {
+        "busy@example.jp": ("pending", 1),
+        "gone@example.jp": ("failed", 1),
+        "ok@example.jp": ("sent", 1),
+    }
+    busy = OutboxMessage.objects.get(to="busy@example.jp")
+    assert busy.next_attempt_at == MOMENT + dt.timedelta(minutes=1)
+    assert busy.last_error.startswith("SMTPRecipientsRefused")
+
+
+def test_absent_server_stops_the_run_and_holds_nothing_against_the_mail(smtp):
+    smtp(free_port())
+    with time_machine.travel(MOMENT, tick=False):
+        _queue("a@example.jp")
+
+        with pytest.raises(SmtpUnavailable):
+            outbox_send_due()
+
+    message = OutboxMessage.objects.get()
+    assert (message.status, message.attempts, message.last_error) == ("pending", 0, "")
+    assert message.next_attempt_at == MOMENT
+
+
+@time_machine.travel(MOMENT, tick=False)
+def test_a_sender_dying_before_its_commit_delivers_nothing_and_the_next_sends_once(
+    smtp, monkeypatch
+):
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue("a@example.jp")
+        original = OutboxMessage.save
+
+        def die(self, *args, **kwargs):
+            raise KeyboardInterrupt  # stands for the process ending between data and commit
+
+        monkeypatch.setattr(OutboxMessage, "save", die)
+        with pytest.raises(KeyboardInterrupt):
+            outbox_send_due()
+        monkeypatch.setattr(OutboxMessage, "save", original)
+        assert sink.wait_for(1, timeout=0.5) is False
+        assert _states() == {"a@example.jp": ("pending", 0)}
+
+        result = outbox_send_due()
+        sink.wait_for(1, timeout=5)
+
+    assert result.sent == 1
+    assert sink.count_by_recipient() == {"a@example.jp": 1}
+
+
+@time_machine.travel(MOMENT, tick=False)
+def test_the_task_records_a_job_with_the_counts(smtp, django_capture_on_commit_callbacks):
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        with django_capture_on_commit_callbacks(execute=False):
+            _queue("a@example.jp", "b@example.jp", "c@example.jp")
+
+        counts = outbox_send.delay().get()
+
+    assert counts == {"sent": 3, "failed": 0, "deferred": 0}
+    job = Job.objects.get()
+    assert (job.kind, job.status, job.done, job.total, job.attempts) == (
+        "outbox_send",
+        "done",
+        3,
+        3,
+        1,
+    )
+    assert job.counts == {"メール送信": 3, "sent": 3, "failed": 0, "deferred": 0}
+    assert (job.started_at, job.finished_at) == (MOMENT, MOMENT)
+
+
+def test_the_task_with_nothing_due_leaves_no_job():
+    assert outbox_send.delay().get() == {"sent": 0, "failed": 0, "deferred": 0}
+    assert Job.objects.count() == 0
