@@ -110,9 +110,23 @@ def state(*, month: str) -> dict[str, object]:
     }
 
 
+def verify(*, month: str) -> dict[str, object]:
+    """What a restored database holds for ``month``, and whether its PDFs still verify."""
+    from django.db.models import Count, Sum
+
+    from meisai.billing_calendar import BillingMonth
+    from meisai.statements.models import Statement
+    from meisai.statements.tasks import statements_pdf_render
+
+    figures = Statement.objects.filter(billing_month=month).aggregate(
+        statements=Count("id"), total=Sum("total")
+    )
+    return {**figures, "pdf": statements_pdf_render(month=BillingMonth.parse(month))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["cycle", "kick", "state"])
+    parser.add_argument("command", choices=["cycle", "kick", "state", "verify"])
     parser.add_argument("--prefix", default="P")
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--month", default="2025-06")
@@ -126,6 +140,8 @@ def main() -> None:
         publish(month=options.month)
     elif options.command == "kick":
         kick()
+    elif options.command == "verify":
+        output = verify(month=options.month)
     else:
         output = state(month=options.month)
     sys.stdout.write(json.dumps(output) + "\n")

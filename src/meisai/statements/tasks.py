@@ -19,9 +19,10 @@ from meisai import billing_calendar
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import today_jst
 from meisai.core.jobs import job_run
+from meisai.core.progress import progress_report
 from meisai.core.tasks import TASK_OPTIONS
 from meisai.notifications.services import Email, email_enqueue_many
-from meisai.statements.models import MonthClose
+from meisai.statements.models import MonthClose, Statement
 
 logger = logging.getLogger(__name__)
 
@@ -150,4 +151,53 @@ def confirmation_day_task(self: Any, *, today: str | None = None) -> dict[str, A
         task_id=self.request.id or "",
     ) as job:
         job.finish(confirmation_day_run(today=day))
+    return job.job.counts
+
+
+def statements_pdf_render(*, month: BillingMonth) -> dict[str, int]:
+    """Render the PDF of every statement of ``month`` and check it against its recorded SHA-256.
+
+    A statement without a recorded hash gets this rendering's (what the member will download);
+    one with a hash must render to the same bytes, else it counts as a mismatch (and is logged
+    by the check). Rendering before the confirmation day records every hash ahead of the rush;
+    after a restore it proves the statements are the ones issued. Safe to run again.
+    """
+    from meisai.statements.pdf import (
+        PdfFingerprintMismatch,
+        statement_pdf,
+        statement_pdf_fingerprint_check,
+    )
+    from meisai.statements.selectors import statement_view
+
+    counts = {"rendered": 0, "recorded": 0, "verified": 0, "mismatched": 0}
+    statements = Statement.objects.filter(billing_month=str(month)).order_by("id")
+    with progress_report(f"PDF {month}", total=statements.count()) as advance:
+        for statement in statements.iterator(chunk_size=500):
+            had_hash = bool(statement.pdf_sha256)
+            pdf = statement_pdf(
+                view=statement_view(statement=statement), issuer=settings.MEISAI_ISSUER_NAME
+            )
+            counts["rendered"] += 1
+            try:
+                statement_pdf_fingerprint_check(statement=statement, pdf=pdf)
+            except PdfFingerprintMismatch:
+                counts["mismatched"] += 1
+            else:
+                counts["verified" if had_hash else "recorded"] += 1
+            advance(1)
+    return counts
+
+
+@shared_task(name="meisai.statements_pdf_render", **TASK_OPTIONS)
+def statements_pdf_render_task(
+    self: Any, *, month: str, actor: str = "scheduler", job_id: int | None = None
+) -> dict[str, Any]:
+    with job_run(
+        kind="pdf_render",
+        args={"month": month},
+        job_id=job_id,
+        actor=actor,
+        task_id=self.request.id or "",
+    ) as job:
+        job.finish(statements_pdf_render(month=BillingMonth.parse(month)))
     return job.job.counts
