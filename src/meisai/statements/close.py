@@ -386,6 +386,8 @@ def _reconcile_lines(*, month: BillingMonth, result: CloseResult) -> None:
 
 
 def _recorded_result(record: MonthClose, month: BillingMonth) -> CloseResult:
+    """The figures of a month confirmed earlier, for the "nothing changed" report."""
+    grants = PointEntry.objects.filter(billing_month=str(month), kind=PointEntry.Kind.CAMPAIGN)
     return CloseResult(
         month=month,
         outcome="already_confirmed",
@@ -394,9 +396,10 @@ def _recorded_result(record: MonthClose, month: BillingMonth) -> CloseResult:
         paper_statements=record.paper_statements,
         fees=record.fees,
         fee_total=record.fee_total,
-        usage_lines=0,
+        usage_lines=UsageLine.objects.filter(billing_month=str(month)).count(),
         usage_total=record.usage_total,
         statement_total=record.statement_total,
+        grants=grants.count(),
         points_granted=record.points_granted,
         debit_date=cal.debit_date(month),
     )
