@@ -124,6 +124,12 @@ def _installment_problem(value: str, payment: str) -> str | None:
 
 def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:  # noqa: C901 — one hot loop
     header, problems = file.header, file.problems
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # The close holds SHARE on the usage table while it confirms a month: waiting for it
+            # here (before reading which months are confirmed) means a line can never slip into
+            # a month confirmed meanwhile; a close started later waits for this import instead.
+            cursor.execute(f"LOCK TABLE {UsageLine._meta.db_table} IN ROW EXCLUSIVE MODE")
     members: dict[str, int] = dict(Member.objects.values_list("member_no", "id"))
     confirmed = set(
         MonthClose.objects.filter(status=MonthClose.Status.CONFIRMED).values_list(
