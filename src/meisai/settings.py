@@ -173,6 +173,9 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = config.STATIC_ROOT
+# The site's own files (src/meisai/static/): ``meisai`` itself is not an installed app, so the
+# app-directories finder would miss them and collectstatic would leave site.css out.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = config.MEDIA_ROOT
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
