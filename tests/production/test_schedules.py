@@ -132,3 +132,27 @@ def test_the_scheduled_task_records_its_job(operators):
         {"today": "2025-06-13"},
     )
     assert job.counts == {"month": "2025-06", "action": "operators_alerted", "emails": 2}
+
+
+@pytest.mark.django_db
+def test_tokens_clear_deletes_links_and_codes_expired_over_a_week_ago():
+    from meisai.accounts.models import AccountToken, LoginChallenge
+    from meisai.core.tasks import tokens_clear
+
+    account = AccountFactory()
+    moment = dt.datetime(2025, 6, 20, 3, 40, tzinfo=JST)
+    for n, expired in enumerate([moment - dt.timedelta(days=8), moment - dt.timedelta(days=6)]):
+        AccountToken.objects.create(
+            account=account,
+            purpose=AccountToken.Purpose.PASSWORD_RESET,
+            token_hash=f"{n}" * 64,
+            created_at=expired - dt.timedelta(hours=24),
+            expires_at=expired,
+        )
+
+    with time_machine.travel(moment, tick=False):
+        counts = tokens_clear.delay().get()
+
+    assert counts == {"tokens": 1, "codes": 0}
+    assert list(AccountToken.objects.values_list("token_hash", flat=True)) == ["1" * 64]
+    assert LoginChallenge.objects.count() == 0

@@ -32,9 +32,14 @@ def counts_of(result: Any) -> dict[str, Any]:
     if result is None:
         return {}
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        values = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
         return {
-            k: v if isinstance(v, int | str | float | bool | None) else str(v)
-            for k, v in dataclasses.asdict(result).items()
+            name: value
+            if isinstance(value, int | str | float | bool | None)
+            else [str(v) for v in value]
+            if isinstance(value, tuple | list)
+            else str(value)
+            for name, value in values.items()
         }
     if isinstance(result, dict):
         return {
