@@ -110,3 +110,26 @@ def test_the_command_line_exit_codes(importer, tmp_path):
     again = run("import", "products", str(good))
     assert again.returncode == 0 and "already imported" in again.stdout
     assert Path(db).exists()
+
+
+def test_a_windows_file_cp932_with_crlf_and_full_width_digits(importer):
+    from meisai.members import cards
+    from meisai.members.models import Member
+    from tests.imports.conftest import MEMBERS_HEADER, member_row
+
+    importer.products()
+    row = member_row(
+        "M0000001",
+        "４９８０１２３４１２３４０００１",
+        phone_home="０１９－６２３－１１１１",
+        phone_mobile="",
+        kana="ﾓﾘｵｶ ﾀﾛｳ",
+    )
+    path = importer.tmp_path / "windows.csv"
+    path.write_bytes((MEMBERS_HEADER + "\r\n" + row + "\r\n").encode("cp932"))
+    importer.run("members", path)
+    member = Member.objects.get()
+    assert member.name_kana == "モリオカ タロウ"
+    assert list(member.phones.values_list("kind", "number")) == [("home", "0196231111")]
+    assert member.cards.get().number_hash == cards.card_hash("4980123412340001")
+    assert ImportBatch.objects.get(kind="members").encoding == "cp932"
