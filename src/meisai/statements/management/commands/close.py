@@ -6,6 +6,7 @@ import getpass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from meisai.billing_calendar import BillingMonth
 from meisai.statements.services import CloseRefused, statement_close
@@ -35,5 +36,12 @@ class Command(BaseCommand):
             result = statement_close(month=month, actor=actor, dry_run=options["dry_run"])
         except CloseRefused as error:
             raise CommandError(str(error)) from error
+        except DatabaseError as error:
+            # A database guard refused the close (e.g. a statement total that does not match
+            # its lines at commit): nothing was confirmed.
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise CommandError(
+                f"{month.label}の締めはデータベースに拒否され、確定していません: {first_line}"
+            ) from error
         for line in result.report_lines():
             self.stdout.write(line)
