@@ -38,6 +38,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database", default="meisai_bench_close")
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--experiment-drop-line-fks",
+        action="store_true",
+        help="experiment only: drop the statement lines' foreign keys in the throwaway database "
+        "first, to measure what their per-row checks cost the close",
+    )
     return parser.parse_args()
 
 
@@ -160,6 +166,15 @@ def run(args: argparse.Namespace) -> int:
         # The same columns and indexes as the statement lines, without foreign keys/triggers.
         cursor.execute("CREATE TABLE bench_lines (LIKE statements_statementline INCLUDING ALL)")
     print(f"  {lines:,} usage lines, {total:,} yen", flush=True)
+    if args.experiment_drop_line_fks:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+                " AND conrelid = 'statements_statementline'::regclass"
+            )
+            for (name,) in cursor.fetchall():
+                cursor.execute(f'ALTER TABLE statements_statementline DROP CONSTRAINT "{name}"')
+                print(f"  EXPERIMENT: dropped foreign key {name}", flush=True)
 
     print("run:", flush=True)
 
