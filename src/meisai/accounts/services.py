@@ -99,6 +99,8 @@ def throttle_allows(*, scope: str, client: str) -> bool:
     """Whether ``client`` may do ``scope`` now; counts the request when it may."""
     limit, window = THROTTLES[scope]
     moment = now()
+    # Hits older than the window count for nothing any more; drop them as we go.
+    ThrottleHit.objects.filter(scope=scope, client=client, at__lte=moment - window).delete()
     recent = ThrottleHit.objects.filter(scope=scope, client=client, at__gt=moment - window)
     if recent.count() >= limit:
         return False
