@@ -16,16 +16,21 @@ Rules beyond the field formats:
   and リボ, empty for 1回 and ボーナス.
 
 Speed: rows are checked in Python with precompiled patterns, caches and dict look-ups loaded
-once. On PostgreSQL the checked rows go by ``COPY`` into a temporary staging table, and
-set-based SQL compares them with the stored lines and inserts the new ones
-(``INSERT … SELECT … ON CONFLICT DO NOTHING``). On SQLite they are inserted with
-``executemany`` in batches. Either way, in the caller's transaction.
+once. On PostgreSQL the checked rows stream by ``COPY`` (psycopg 3, text format built by hand)
+into a temporary staging table while the file is still being parsed, so the server stores one
+chunk while Python checks the next; then set-based SQL finds members who already have a
+statement for the month and stored lines with the same key and other content (reported with
+the file's line numbers), and one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` adds the new
+lines. On SQLite the rows are compared in Python and inserted with ``executemany`` in batches.
+Either way, in the caller's transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
@@ -122,7 +127,7 @@ def _installment_problem(value: str, payment: str) -> str | None:
     return None
 
 
-def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:  # noqa: C901 — one hot loop
+def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     header, problems = file.header, file.problems
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -136,6 +141,59 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:  # noqa: C901 — o
             "billing_month", flat=True
         )
     )
+    i_card = header.get("card_no")
+    card_owner: dict[str, tuple[int, int]] = {}
+    if i_card is not None:
+        card_owner = {
+            number_hash: (card_id, member_id)
+            for number_hash, card_id, member_id in Card.objects.values_list(
+                "number_hash", "id", "member_id"
+            )
+        }
+
+    postgresql = connection.vendor == "postgresql"
+    with contextlib.ExitStack() as stack:
+        kept: list[Row] = []
+        flush: Callable[[list[Row]], None]
+        if postgresql:
+            # Checked rows stream into a temporary staging table while the file is still being
+            # parsed: PostgreSQL stores one chunk while Python checks the next.
+            cursor = stack.enter_context(connection.cursor()).cursor
+            _stage_create(cursor)
+            copy = stack.enter_context(cursor.copy(f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"))
+
+            def flush(part: list[Row]) -> None:
+                copy.write(_copy_text(part))
+
+        else:
+            flush = kept.extend
+        months = _check_rows(
+            file, problems, members, confirmed, card_owner, i_card, flush,
+            tuple(header[c] for c in REQUIRED), counts := Counts(),
+        )  # fmt: skip
+
+    if postgresql:
+        counts.inserted = _write_postgresql(sorted(months), batch, problems)
+    else:
+        _refuse_confirmed_statements(kept, sorted(months), members, problems)
+        counts.inserted = _write_portable(kept, sorted(months), batch, problems)
+    if problems:
+        raise ImportRefused(problems)
+    return counts
+
+
+def _check_rows(  # noqa: C901 — one hot loop, kept flat for speed
+    file: ParsedFile,
+    problems: Problems,
+    members: dict[str, int],
+    confirmed: set[str],
+    card_owner: dict[str, tuple[int, int]],
+    i_card: int | None,
+    flush: Callable[[list[Row]], None],
+    columns: tuple[int, ...],
+    counts: Counts,
+) -> set[str]:
+    """Check every row; hand the good ones to ``flush`` in chunks; return the months seen."""
     (
         i_member,
         i_month,
@@ -148,25 +206,15 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:  # noqa: C901 — o
         i_use,
         i_billed,
         i_note,
-    ) = (header[c] for c in REQUIRED)
-    i_card = header.get("card_no")
-    card_owner: dict[str, tuple[int, int]] = {}
-    if i_card is not None:
-        card_owner = {
-            number_hash: (card_id, member_id)
-            for number_hash, card_id, member_id in Card.objects.values_list(
-                "number_hash", "id", "member_id"
-            )
-        }
-
+    ) = columns
     add = problems.add
+    months_seen: set[str] = set()
     months_ok: dict[str, str | None] = {}
     dates_ok: dict[str, str | None] = {}
     installments_ok: dict[tuple[str, str], str | None] = {}
     seen: dict[tuple[int, str, int], int] = {}
     rows: list[Row] = []
     advance = file.advance
-    counts = Counts()
     pending = 0
     for line, f in file.rows:
         pending += 1
@@ -174,6 +222,9 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:  # noqa: C901 — o
             advance(pending)
             counts.rows += pending
             pending = 0
+            if rows:
+                flush(rows)
+                rows = []
         ok = True
 
         member_no = f[i_member]
@@ -330,18 +381,12 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:  # noqa: C901 — o
         )
     advance(pending)
     counts.rows += pending
-    del seen
-
-    # Set-based checks run even when rows were refused above, so one run reports every problem.
-    months = sorted({row[2] for row in rows})
-    _refuse_confirmed_statements(rows, months, members, problems)
-    if connection.vendor == "postgresql":
-        counts.inserted = _write_postgresql(rows, months, batch, problems)
-    else:
-        counts.inserted = _write_portable(rows, months, batch, problems)
-    if problems:
-        raise ImportRefused(problems)
-    return counts
+    if rows:
+        flush(rows)
+    for month in months_ok:
+        if months_ok[month] is None:
+            months_seen.add(to_half_width(month).strip())
+    return months_seen
 
 
 def _refuse_confirmed_statements(
@@ -414,68 +459,65 @@ def _write_portable(
 
 
 #: Table names in the SQL below come from model metadata and constants, never from input.
-#: Table names in the SQL below come from model metadata and constants, never from input.
 _STAGE = "meisai_usage_stage"
+_STAGE_COLUMNS = (
+    "file_line, member_id, billing_month, line_no, card_id, use_date, merchant, user_kind,"
+    " payment_type, installment, use_amount, billed_amount, note"
+)
 
 
-def _write_postgresql(
-    rows: list[Row], months: list[str], batch: ImportBatch, problems: Problems
-) -> int:
-    """PostgreSQL: COPY the checked rows; compare with stored lines set-wise.
+def _stage_create(cursor: Any) -> None:
+    # A temporary table is never WAL-logged and vanishes with the transaction.
+    cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+    cursor.execute(
+        f"CREATE TEMP TABLE {_STAGE} ("
+        "file_line integer, member_id bigint, billing_month varchar(7), line_no integer,"
+        " card_id bigint, use_date date, merchant varchar(200), user_kind varchar(4),"
+        " payment_type varchar(6), installment varchar(9), use_amount bigint,"
+        " billed_amount bigint, note varchar(200)) ON COMMIT DROP"
+    )
 
-    When no line of the file's months is stored yet (the usual monthly file) the rows go by
-    ``COPY`` straight into the usage table: the file has no duplicate keys (checked above) and
-    nothing stored can conflict. Otherwise they go into a temporary staging table first; one
-    join finds stored lines with the same key and other content (errors), and
-    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` adds the rest.
-    """
+
+def _write_postgresql(months: list[str], batch: ImportBatch, problems: Problems) -> int:
+    """PostgreSQL, after the rows are staged: set-based checks against stored data (reported with
+    the file's line numbers), then one ``INSERT … SELECT … ON CONFLICT DO NOTHING``."""
     table = UsageLine._meta.db_table
+    statements = Statement._meta.db_table
+    member_table = Member._meta.db_table
     content = ", ".join(c for _, c in CONTENT_COLUMNS)
     with connection.cursor() as django_cursor:
-        cursor = django_cursor.cursor  # the psycopg 3 cursor, in Django's transaction
+        cursor = django_cursor.cursor
+        cursor.execute(
+            f"SELECT s.file_line, s.billing_month, m.member_no FROM {_STAGE} s"  # noqa: S608
+            f" JOIN {statements} st ON st.member_id = s.member_id"
+            f" AND st.billing_month = s.billing_month"
+            f" JOIN {member_table} m ON m.id = s.member_id ORDER BY s.file_line"
+        )
+        for line, month, member_no in cursor.fetchall():
+            problems.add(
+                line,
+                "billing_month",
+                month,
+                f"member {member_no} already has a confirmed statement for this month",
+            )
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM {table} WHERE billing_month = ANY(%s))",  # noqa: S608
             [months],
         )
-        if not cursor.fetchone()[0]:
-            if problems:
-                return 0
-            _copy(
-                cursor,
-                f"COPY {table} (member_id, billing_month, line_no, {content}, batch_id) FROM STDIN",
-                rows,
-                file_line=False,
-                batch_id=batch.pk,
+        if cursor.fetchone()[0]:
+            cursor.execute(
+                f"SELECT s.file_line, s.line_no, s.billing_month,"  # noqa: S608
+                f" u.card_id, u.use_date::text, u.merchant, u.user_kind, u.payment_type,"
+                f" u.installment, u.use_amount, u.billed_amount, u.note,"
+                f" s.card_id, s.use_date::text, s.merchant, s.user_kind, s.payment_type,"
+                f" s.installment, s.use_amount, s.billed_amount, s.note"
+                f" FROM {_STAGE} s JOIN {table} u USING (member_id, billing_month, line_no)"
+                f" WHERE ({', '.join('u.' + c for _, c in CONTENT_COLUMNS)})"
+                f" IS DISTINCT FROM ({', '.join('s.' + c for _, c in CONTENT_COLUMNS)})"
+                f" ORDER BY s.file_line"
             )
-            return len(rows)
-        cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-        cursor.execute(
-            f"CREATE TEMP TABLE {_STAGE} ("
-            "file_line integer, member_id bigint, billing_month varchar(7), line_no integer,"
-            " card_id bigint, use_date date, merchant varchar(200), user_kind varchar(4),"
-            " payment_type varchar(6), installment varchar(9), use_amount bigint,"
-            " billed_amount bigint, note varchar(200)) ON COMMIT DROP"
-        )
-        _copy(
-            cursor,
-            f"COPY {_STAGE} (file_line, member_id, billing_month, line_no, {content}) FROM STDIN",
-            rows,
-            file_line=True,
-            batch_id=None,
-        )
-        cursor.execute(
-            f"SELECT s.file_line, s.line_no, s.billing_month,"  # noqa: S608
-            f" u.card_id, u.use_date::text, u.merchant, u.user_kind, u.payment_type,"
-            f" u.installment, u.use_amount, u.billed_amount, u.note,"
-            f" s.card_id, s.use_date::text, s.merchant, s.user_kind, s.payment_type,"
-            f" s.installment, s.use_amount, s.billed_amount, s.note"
-            f" FROM {_STAGE} s JOIN {table} u USING (member_id, billing_month, line_no)"
-            f" WHERE ({', '.join('u.' + c for _, c in CONTENT_COLUMNS)})"
-            f" IS DISTINCT FROM ({', '.join('s.' + c for _, c in CONTENT_COLUMNS)})"
-            f" ORDER BY s.file_line"
-        )
-        for found in cursor.fetchall():
-            _conflict(problems, found[0], found[1], found[2], found[3:12], found[12:21])
+            for found in cursor.fetchall():
+                _conflict(problems, found[0], found[1], found[2], found[3:12], found[12:21])
         if problems:
             return 0
         cursor.execute(
@@ -491,6 +533,7 @@ def _write_postgresql(
 
 _ESCAPE_RE = re.compile(r"[\\\t\n\r]")
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_NULL = "\\N"
 
 
 def _text(value: str) -> str:
@@ -500,41 +543,29 @@ def _text(value: str) -> str:
     return value
 
 
-def _copy(
-    cursor: Any, statement: str, rows: list[Row], *, file_line: bool, batch_id: int | None
-) -> None:
-    """Stream ``rows`` in COPY text format, built by hand in chunks (much faster than per-row
-    adaptation). Only merchant, note and installment are free text; the rest was checked."""
-    null = "\\N"
-    tail = f"\t{batch_id}\n" if batch_id is not None else "\n"
-    with cursor.copy(statement) as copy:
-        for part in chunked(rows, 20000):
-            text = "".join(
-                [
-                    f"{line}\t{member_id}\t{month}\t{line_no}\t"
-                    f"{null if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
-                    f"{user}\t{payment}\t{_text(installment)}\t{use_amount}\t{billed_amount}\t"
-                    f"{_text(note)}{tail}"
-                    if file_line
-                    else f"{member_id}\t{month}\t{line_no}\t"
-                    f"{null if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
-                    f"{user}\t{payment}\t{_text(installment)}\t{use_amount}\t{billed_amount}\t"
-                    f"{_text(note)}{tail}"
-                    for (
-                        line,
-                        member_id,
-                        month,
-                        line_no,
-                        card_id,
-                        use_date,
-                        merchant,
-                        user,
-                        payment,
-                        installment,
-                        use_amount,
-                        billed_amount,
-                        note,
-                    ) in part
-                ]
-            )
-            copy.write(text.encode())
+def _copy_text(rows: list[Row]) -> bytes:
+    """``rows`` in COPY text format, built by hand (much faster than per-row adaptation). Only
+    merchant, note and installment are free text; every other value was checked already."""
+    return "".join(
+        [
+            f"{line}\t{member_id}\t{month}\t{line_no}\t"
+            f"{_NULL if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
+            f"{user}\t{payment}\t{_text(installment)}\t{use_amount}\t{billed_amount}\t"
+            f"{_text(note)}\n"
+            for (
+                line,
+                member_id,
+                month,
+                line_no,
+                card_id,
+                use_date,
+                merchant,
+                user,
+                payment,
+                installment,
+                use_amount,
+                billed_amount,
+                note,
+            ) in rows
+        ]
+    ).encode()
