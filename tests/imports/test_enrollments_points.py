@@ -144,3 +144,13 @@ def test_point_errors(importer, members):
         f"{path}:6: column member_no: value 'M0000009': unknown member number",
     ]
     assert PointBalance.objects.count() == 0
+
+
+def test_a_balance_twice_for_one_day_is_a_duplicate(importer, members):
+    path = importer.write(
+        POINTS_HEADER, "M0000001,2025-03-31,1200,0,", "M0000001,２０２５-03-31,1300,0,"
+    )
+    assert importer.refused("points", path) == [
+        f"{path}:3: column as_of: value '２０２５-03-31': duplicate: this member's balance on this day is already on line 2"
+    ]
+    assert PointBalance.objects.count() == 0

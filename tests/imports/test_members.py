@@ -210,3 +210,20 @@ def test_the_same_member_file_twice_changes_nothing(importer):
     before = snapshot()
     assert importer.run("members", path).endswith("nothing changed")
     assert snapshot() == before
+
+
+def test_product_errors(importer):
+    path = importer.write(
+        PRODUCTS_HEADER,
+        "STD,日専連カード,0",
+        "STD,日専連カード(重複),0",
+        "GOLD,,1",
+        "ゴールド!,名前,2",
+    )
+    assert importer.refused("products", path) == [
+        f"{path}:3: column product_code: value 'STD': duplicate: already on line 2",
+        f"{path}:4: column name: value '': empty: a value is required",
+        f"{path}:5: column product_code: value 'ゴールド!': not a product code (1–20 letters, digits, - or _)",
+        f"{path}:5: column program_excluded: value '2': must be 0 or 1",
+    ]
+    assert Product.objects.count() == 0

@@ -32,15 +32,16 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     counts = Counts()
     for line, row in file.rows:
         counts.rows += 1
+        code: str | None = None
         try:
             code = parse_code(row[i_code])
         except FieldError as error:
             problems.add(line, "product_code", row[i_code], str(error))
-            continue
-        if code in seen:
+        if code is not None and code in seen:
             problems.add(line, "product_code", code, f"duplicate: already on line {seen[code]}")
             continue
-        seen[code] = line
+        if code is not None:
+            seen[code] = line
         values: list[object] = []
         for column, index, parse in (
             ("name", i_name, lambda t: text_field(t, max_length=100, required=True)),
@@ -50,7 +51,7 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
                 values.append(parse(row[index]))
             except FieldError as error:
                 problems.add(line, column, row[index], str(error))
-        if len(values) == 2:
+        if code is not None and len(values) == 2:
             wanted[code] = (str(values[0]), bool(values[1]))
     file.advance(counts.rows)
     if problems:
