@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.test import Client
 
 from meisai.accounts.models import AccountSession, LoginChallenge, RememberedBrowser
 from meisai.clock import JST
@@ -289,3 +290,20 @@ def test_account_without_an_email_address_is_asked_to_register_again(client, db)
     )
     assert "_auth_user_id" not in client.session
     assert LoginChallenge.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["/login/", "/register/", "/login/forgot-id/"])
+def test_posts_without_the_csrf_token_are_refused(db, path):
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post(path, {"username": "iwate.taro", "password": PASSWORD, "agree": "on"})
+    assert response.status_code == 403
+    assert outbox("taro@example.jp") == []
+
+
+def test_remembered_browser_cookie_is_secure_when_sessions_are(client, account, settings):
+    settings.SESSION_COOKIE_SECURE = True
+    client.post("/login/", {"username": "iwate.taro", "password": PASSWORD})
+    code = code_in(outbox("taro@example.jp", "login_code")[0])
+    done = client.post("/login/code/", {"code": code})
+    cookie = done.cookies["meisai_browser"]
+    assert (cookie["secure"], cookie["httponly"], cookie["samesite"]) == (True, True, "Lax")
