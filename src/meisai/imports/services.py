@@ -113,6 +113,7 @@ def import_file(
                 problems=problems,
                 size_hint=len(data),
                 advance=advance,
+                text=text,
             )
             counts = fmt.load(file=parsed, batch=batch)
             if problems:

@@ -41,6 +41,8 @@ class ParsedFile:
     size_hint: int
     #: ``advance(n)`` of the progress report.
     advance: Callable[[int], None]
+    #: The decoded text, for a cheap first look (the usage import's months).
+    text: str = ""
 
 
 def chunked(items: list, size: int) -> Iterator[list]:

@@ -17,18 +17,22 @@ Rules beyond the field formats:
 
 Speed: rows are checked in Python with precompiled patterns, caches and dict look-ups loaded
 once. On PostgreSQL the checked rows stream by ``COPY`` (psycopg 3, text format built by hand)
-into a temporary staging table while the file is still being parsed, so the server stores one
-chunk while Python checks the next; then set-based SQL finds members who already have a
+while the file is still being parsed, so the server stores one chunk while Python checks the
+next. When no usage line and no statement of the file's months is stored (the usual new
+month: a quick first pass lists the months) they go straight into the usage table. Otherwise
+they go into a temporary staging table; set-based SQL then finds members who already have a
 statement for the month and stored lines with the same key and other content (reported with
 the file's line numbers), and one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` adds the new
-lines. On SQLite the rows are compared in Python and inserted with ``executemany`` in batches.
-Either way, in the caller's transaction.
+lines. On SQLite the rows are compared in Python and inserted with ``executemany`` in
+batches. Either way, in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
 from typing import Any
@@ -152,18 +156,29 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         }
 
     postgresql = connection.vendor == "postgresql"
+    direct = postgresql and _nothing_stored_for(_months_in(file))
+    kept_count = [0]
     with contextlib.ExitStack() as stack:
         kept: list[Row] = []
         flush: Callable[[list[Row]], None]
         if postgresql:
-            # Checked rows stream into a temporary staging table while the file is still being
-            # parsed: PostgreSQL stores one chunk while Python checks the next.
+            # Checked rows stream by COPY while the file is still being parsed: PostgreSQL
+            # stores one chunk while Python checks the next. Straight into the usage table when
+            # nothing stored can conflict (the usual new month), else into a staging table.
             cursor = stack.enter_context(connection.cursor()).cursor
-            _stage_create(cursor)
-            copy = stack.enter_context(cursor.copy(f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"))
+            if direct:
+                statement = (
+                    f"COPY {UsageLine._meta.db_table} ({_DIRECT_COLUMNS}, batch_id) FROM STDIN"
+                )
+            else:
+                _stage_create(cursor)
+                statement = f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"
+            copy = stack.enter_context(cursor.copy(statement))
+            tail = f"\t{batch.pk}\n" if direct else "\n"
 
             def flush(part: list[Row]) -> None:
-                copy.write(_copy_text(part))
+                copy.write(_copy_text(part, file_line=not direct, tail=tail))
+                kept_count[0] += len(part)
 
         else:
             flush = kept.extend
@@ -172,7 +187,9 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
             tuple(header[c] for c in REQUIRED), counts := Counts(),
         )  # fmt: skip
 
-    if postgresql:
+    if direct:
+        counts.inserted = kept_count[0]
+    elif postgresql:
         counts.inserted = _write_postgresql(sorted(months), batch, problems)
     else:
         _refuse_confirmed_statements(kept, sorted(months), members, problems)
@@ -180,6 +197,36 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     if problems:
         raise ImportRefused(problems)
     return counts
+
+
+def _months_in(file: ParsedFile) -> set[str] | None:
+    """The billing months a file names, from a quick csv pass (None when it cannot be read:
+    the full pass then reports why)."""
+    index = file.header["billing_month"]
+    months: set[str] = set()
+    try:
+        reader = csv.reader(io.StringIO(file.text, newline=""), strict=True)
+        next(reader, None)
+        raw = {row[index] for row in reader if len(row) > index}
+    except csv.Error:
+        return None
+    for value in raw:
+        value = to_half_width(value).strip()
+        if _MONTH_RE.fullmatch(value):
+            months.add(value)
+    return months
+
+
+def _nothing_stored_for(months: set[str] | None) -> bool:
+    """True when no usage line and no statement of these months is stored: then nothing in the
+    file can conflict with stored data and its rows may go straight into the usage table."""
+    if not months:
+        return False
+    listed = sorted(months)
+    return (
+        not UsageLine.objects.filter(billing_month__in=listed).exists()
+        and not Statement.objects.filter(billing_month__in=listed).exists()
+    )
 
 
 def _check_rows(  # noqa: C901 — one hot loop, kept flat for speed
@@ -460,6 +507,10 @@ def _write_portable(
 
 #: Table names in the SQL below come from model metadata and constants, never from input.
 _STAGE = "meisai_usage_stage"
+_DIRECT_COLUMNS = (
+    "member_id, billing_month, line_no, card_id, use_date, merchant, user_kind,"
+    " payment_type, installment, use_amount, billed_amount, note"
+)
 _STAGE_COLUMNS = (
     "file_line, member_id, billing_month, line_no, card_id, use_date, merchant, user_kind,"
     " payment_type, installment, use_amount, billed_amount, note"
@@ -543,15 +594,21 @@ def _text(value: str) -> str:
     return value
 
 
-def _copy_text(rows: list[Row]) -> bytes:
-    """``rows`` in COPY text format, built by hand (much faster than per-row adaptation). Only
-    merchant, note and installment are free text; every other value was checked already."""
+def _copy_text(rows: list[Row], *, file_line: bool, tail: str) -> bytes:
+    """``rows`` in COPY text format, built by hand (much faster than per-row adaptation): with
+    the file line first for the staging table, with ``tail`` (the batch id) for the usage table.
+    Only merchant, note and installment are free text; every other value was checked already."""
     return "".join(
         [
             f"{line}\t{member_id}\t{month}\t{line_no}\t"
             f"{_NULL if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
             f"{user}\t{payment}\t{_text(installment)}\t{use_amount}\t{billed_amount}\t"
-            f"{_text(note)}\n"
+            f"{_text(note)}{tail}"
+            if file_line
+            else f"{member_id}\t{month}\t{line_no}\t"
+            f"{_NULL if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
+            f"{user}\t{payment}\t{_text(installment)}\t{use_amount}\t{billed_amount}\t"
+            f"{_text(note)}{tail}"
             for (
                 line,
                 member_id,
