@@ -225,8 +225,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {seconds:6.2f} s  {key}")
     rest = close_seconds - sum(statements.values())
     print(
-        f"    {rest:6.2f} s  COMMIT: deferred checks (foreign keys of every line, total of"
-        " every statement) and the rest"
+        f"    {rest:6.2f} s  COMMIT (the deferred total-equals-lines check of every statement)"
+        " and Python"
     )
     for line in result.report_lines():
         print(f"  {line}")
