@@ -75,6 +75,7 @@ def test_demo_loads_members_usage_accounts_and_prints_logins(tmp_path):
     assert statement("M0000004", "2025-04") == ("web", 0, 0)
     assert statement("M0000005", "2025-04") == ("paper", 165, 0)
     assert statement("M0000006", "2025-04") == ("paper", 0, 0)
+    assert statement("M0000008", "2025-04") == ("paper", 0, 0)  # fee-exempt
 
     assert "ログインID iwate.0001     パスワード sakura-iwate-2025  本人認証サービス既存" in output
     assert "ログインID iwate.0003     パスワード sakura-iwate-2025  WEB登録 2024-11-20" in output
