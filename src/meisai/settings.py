@@ -272,7 +272,7 @@ LOGGING = {
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "meisai.core.cache.RedisCache",
             "LOCATION": config.REDIS_URL,
             "KEY_PREFIX": "meisai",
         }
