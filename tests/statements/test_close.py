@@ -13,7 +13,8 @@ from meisai.billing_calendar import BillingMonth
 from meisai.members.models import DeliveryPreference
 from meisai.members.selectors import delivery_method_at
 from meisai.statements import close as close_module
-from meisai.statements.models import MonthClose, Statement, StatementLine
+from meisai.statements.models import MonthClose, Statement, StatementLine, UsageLine
+from meisai.statements.selectors import statement_lines
 from meisai.statements.services import CloseRefused, ReconciliationError, statement_close
 from tests.factories import (
     CardFactory,
@@ -52,7 +53,8 @@ def test_registered_2025_04_09_23_59_59_gets_april_on_the_web_without_fee():
     assert delivery_method_at(member=member, moment=cal.registration_cutoff(APRIL)) == "web"
     assert statement.delivery == "web"
     assert (statement.usage_total, statement.fee_total, statement.total) == (12_000, 0, 12_000)
-    assert list(statement.lines.values_list("kind", flat=True)) == ["usage"]
+    assert [line.kind for line in statement_lines(statement=statement)] == ["usage"]
+    assert not statement.lines.exists()
 
 
 def test_registered_2025_04_10_00_00_00_gets_april_on_paper_with_165_yen_and_may_on_the_web():
@@ -168,7 +170,7 @@ def test_no_fee_before_april_2025():
 # --- what the close writes ------------------------------------------------------------------
 
 
-def test_lines_are_copied_in_statement_order_with_the_fee_last():
+def test_the_statement_reads_the_usage_lines_in_statement_order_with_the_fee_last():
     member = MemberFactory()
     card_a = CardFactory(member=member)
     card_b = CardFactory(member=member)
@@ -201,18 +203,45 @@ def test_lines_are_copied_in_statement_order_with_the_fee_last():
 
     close("2025-04")
 
-    lines = list(
-        statement_of(member, "2025-04")
-        .lines.order_by("line_no")
-        .values_list("line_no", "merchant", "use_amount", "billed_amount", "installment", "note")
-    )
-    assert lines == [
-        (1, "A-self-early", 30_000, 10_000, "1/3", "分割1回目"),
-        (2, "A-self", 5_000, 5_000, "", ""),
-        (3, "A-family", 5_000, 5_000, "", ""),
-        (4, "B1", 5_000, 5_000, "", ""),
-        (5, "紙明細発行手数料(税込)", 165, 165, "", ""),
+    statement = statement_of(member, "2025-04")
+    lines = [
+        (
+            type(line).__name__,
+            line.kind,
+            line.line_no,
+            line.merchant,
+            line.use_amount,
+            line.billed_amount,
+            line.installment,
+            line.note,
+        )
+        for line in statement_lines(statement=statement)
     ]
+    # The usage lines keep the core system's line numbers; the fee line is the last position.
+    assert lines == [
+        ("UsageLine", "usage", 4, "A-self-early", 30_000, 10_000, "1/3", "分割1回目"),
+        ("UsageLine", "usage", 3, "A-self", 5_000, 5_000, "", ""),
+        ("UsageLine", "usage", 2, "A-family", 5_000, 5_000, "", ""),
+        ("UsageLine", "usage", 1, "B1", 5_000, 5_000, "", ""),
+        ("StatementLine", "paper_fee", 5, "紙明細発行手数料(税込)", 165, 165, "", ""),
+    ]
+    assert statement.line_count == 5
+    # Not copied: the statement's only row of its own is the fee.
+    assert list(statement.lines.values_list("kind", flat=True)) == ["paper_fee"]
+
+
+def test_another_members_or_months_usage_lines_are_not_on_the_statement():
+    member = MemberFactory()
+    UsageLineFactory(member=member, billing_month="2025-04", line_no=1, merchant="mine")
+    UsageLineFactory(member=member, billing_month="2025-05", line_no=1, merchant="next month")
+    UsageLineFactory(billing_month="2025-04", line_no=1, merchant="someone else")
+
+    close("2025-04")
+
+    merchants = [
+        line.merchant for line in statement_lines(statement=statement_of(member, "2025-04"))
+    ]
+    assert merchants == ["mine", "紙明細発行手数料(税込)"]
 
 
 def test_close_confirms_with_debit_date_record_and_audit():
@@ -260,6 +289,7 @@ def test_a_second_close_changes_nothing():
     first = close("2025-04")
     before = list(Statement.objects.values_list("id", "total", "confirmed_at"))
     lines_before = list(StatementLine.objects.values_list("id", "billed_amount"))
+    usage_before = list(UsageLine.objects.values_list("id", "billed_amount"))
 
     again = close("2025-04", at=jst(2025, 4, 20, 10, 0))
 
@@ -268,6 +298,7 @@ def test_a_second_close_changes_nothing():
     assert (again.statements, again.statement_total, again.fee_total) == (1, 3_165, 165)
     assert list(Statement.objects.values_list("id", "total", "confirmed_at")) == before
     assert list(StatementLine.objects.values_list("id", "billed_amount")) == lines_before
+    assert list(UsageLine.objects.values_list("id", "billed_amount")) == usage_before
     assert MonthClose.objects.get().confirmed_at == jst(2025, 4, 11, 12, 0)
 
 
@@ -300,16 +331,16 @@ def test_close_before_the_cutoff_is_refused_and_changes_nothing():
 def test_a_close_that_does_not_reconcile_confirms_nothing_and_records_the_failure(monkeypatch):
     member = MemberFactory()
     UsageLineFactory(member=member, billing_month="2025-04", billed_amount=3_000)
-    copy_lines = close_module._insert_lines
+    fee_lines = close_module._insert_fee_lines
 
-    def copy_one_yen_too_many(*, month):
-        copy_lines(month=month)
+    def one_yen_too_many(*, month):
+        fee_lines(month=month)
         statement = Statement.objects.get(billing_month=str(month))
         StatementLine.objects.create(
             statement=statement, line_no=99, merchant="x", use_amount=1, billed_amount=1
         )
 
-    monkeypatch.setattr(close_module, "_insert_lines", copy_one_yen_too_many)
+    monkeypatch.setattr(close_module, "_insert_fee_lines", one_yen_too_many)
 
     with pytest.raises(ReconciliationError, match="照合が一致しません"):
         close("2025-04")
@@ -321,7 +352,7 @@ def test_a_close_that_does_not_reconcile_confirms_nothing_and_records_the_failur
     assert "照合が一致しません" in record.error
     assert record.statements == 0
 
-    monkeypatch.setattr(close_module, "_insert_lines", copy_lines)
+    monkeypatch.setattr(close_module, "_insert_fee_lines", fee_lines)
     assert close("2025-04").outcome == "confirmed"
     assert MonthClose.objects.get().error == ""
 

@@ -1,4 +1,5 @@
-"""Confirmed statements cannot change, in the database itself; two closes cannot both run."""
+"""Confirmed statements and the usage lines they are made of cannot change, in the database
+itself; two closes cannot both run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from meisai.billing_calendar import BillingMonth
-from meisai.statements.models import MonthClose, Statement, StatementLine
+from meisai.statements.models import MonthClose, Statement, StatementLine, UsageLine
 from meisai.statements.services import statement_close
 from tests.factories import MemberFactory, UsageLineFactory
 from tests.statements.cycle import close, jst
@@ -50,10 +51,47 @@ def test_the_total_of_a_confirmed_statement_cannot_be_updated(confirmed):
 
 
 def test_statement_lines_cannot_be_updated(confirmed):
-    line = confirmed.lines.get(line_no=1)
-    refused("UPDATE statements_statementline SET billed_amount = 1 WHERE id = %s", [line.pk])
-    line.refresh_from_db()
-    assert line.billed_amount == 3_000
+    fee = confirmed.lines.get()
+    refused("UPDATE statements_statementline SET billed_amount = 1 WHERE id = %s", [fee.pk])
+    fee.refresh_from_db()
+    assert (fee.kind, fee.billed_amount) == ("paper_fee", 165)
+
+
+def usage_amounts() -> list[tuple[str, int, int]]:
+    return list(
+        UsageLine.objects.order_by("billing_month", "line_no").values_list(
+            "billing_month", "line_no", "billed_amount"
+        )
+    )
+
+
+def test_usage_lines_of_a_confirmed_statement_cannot_be_updated(confirmed):
+    line = UsageLine.objects.get(member=confirmed.member, line_no=1)
+    refused("UPDATE statements_usageline SET billed_amount = 1 WHERE id = %s", [line.pk])
+    refused("UPDATE statements_usageline SET billing_month = '2025-05' WHERE id = %s", [line.pk])
+    assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000)]
+
+
+def test_a_usage_line_cannot_be_moved_into_a_confirmed_month(confirmed):
+    later = UsageLineFactory(billing_month="2025-05", line_no=1, billed_amount=700)
+    refused("UPDATE statements_usageline SET billing_month = '2025-04' WHERE id = %s", [later.pk])
+    assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000), ("2025-05", 1, 700)]
+
+
+def test_usage_lines_of_an_open_month_can_still_be_corrected(confirmed):
+    # The guard is the statement, not the table: the core system's next month is not frozen.
+    later = UsageLineFactory(billing_month="2025-05", line_no=1, billed_amount=700)
+    UsageLine.objects.filter(pk=later.pk).update(billed_amount=800)
+    assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000), ("2025-05", 1, 800)]
+
+
+def test_no_usage_line_can_be_added_to_a_confirmed_month(confirmed):
+    stranger = MemberFactory()
+    for member in (confirmed.member, stranger):
+        with pytest.raises((IntegrityError, DatabaseError)), transaction.atomic():
+            UsageLineFactory(member=member, billing_month="2025-04", line_no=3, billed_amount=1)
+    assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000)]
+    assert not Statement.objects.filter(member=stranger).exists()
 
 
 def test_published_at_and_pdf_digest_are_written_once(confirmed):
@@ -76,7 +114,9 @@ def test_published_at_and_pdf_digest_are_written_once(confirmed):
 def test_confirmed_statements_and_lines_cannot_be_deleted(confirmed):
     refused("DELETE FROM statements_statementline WHERE statement_id = %s", [confirmed.pk])
     refused("DELETE FROM statements_statement WHERE id = %s", [confirmed.pk])
-    assert StatementLine.objects.filter(statement=confirmed).count() == 3
+    refused("DELETE FROM statements_usageline WHERE member_id = %s", [confirmed.member_id])
+    assert StatementLine.objects.filter(statement=confirmed).count() == 1
+    assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000)]
 
 
 @postgres_only
@@ -85,7 +125,7 @@ def test_no_line_can_be_added_to_a_statement_of_a_confirmed_month(confirmed):
         StatementLine.objects.create(
             statement=confirmed, line_no=9, merchant="後から", use_amount=1, billed_amount=1
         )
-    assert confirmed.lines.count() == 3
+    assert confirmed.lines.count() == 1
 
 
 @postgres_only
@@ -112,6 +152,56 @@ def test_a_statement_whose_total_differs_from_its_lines_cannot_be_committed(db):
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS statement_total_matches_lines IMMEDIATE")
     assert not Statement.objects.filter(billing_month="2025-06").exists()
+
+
+def june_statement(member, *, total: int) -> Statement:
+    return Statement.objects.create(
+        member=member,
+        billing_month="2025-06",
+        delivery="paper",
+        usage_total=total - 165,
+        fee_total=165,
+        total=total,
+        line_count=2,
+        debit_date=jst(2025, 6, 26).date(),
+        confirmed_at=jst(2025, 6, 11),
+    )
+
+
+def check_totals_now() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS statement_total_matches_lines IMMEDIATE")
+
+
+@postgres_only
+def test_the_total_check_counts_the_members_usage_lines_of_the_month(db):
+    member = MemberFactory()
+    UsageLineFactory(member=member, billing_month="2025-06", line_no=1, billed_amount=1_000)
+    # Another month and another member do not count.
+    UsageLineFactory(member=member, billing_month="2025-05", line_no=1, billed_amount=50)
+    UsageLineFactory(billing_month="2025-06", line_no=1, billed_amount=70)
+
+    with transaction.atomic():
+        statement = june_statement(member, total=1_165)
+        StatementLine.objects.create(
+            statement=statement, kind="paper_fee", line_no=2, merchant="fee",
+            use_amount=165, billed_amount=165,
+        )  # fmt: skip
+        check_totals_now()
+    assert Statement.objects.get(member=member).total == 1_165
+
+    other = MemberFactory()
+    UsageLineFactory(member=other, billing_month="2025-06", line_no=1, billed_amount=1_000)
+    with (
+        pytest.raises(
+            IntegrityError,
+            match=r"total 1165 differs from the sum of its lines 1000 \(usage 1000 \+ own 0\)",
+        ),
+        transaction.atomic(),
+    ):
+        june_statement(other, total=1_165)  # its fee line is missing
+        check_totals_now()
+    assert not Statement.objects.filter(member=other).exists()
 
 
 @postgres_only

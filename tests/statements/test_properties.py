@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +23,8 @@ from meisai.members.models import DeliveryPreference
 from meisai.members.selectors import delivery_method_at
 from meisai.points.models import PointEntry
 from meisai.points.services import campaign_load_defaults, campaign_window_bounds
-from meisai.statements.models import MonthClose, Statement, StatementLine
+from meisai.statements.models import MonthClose, Statement, StatementLine, UsageLine
+from meisai.statements.selectors import statement_lines
 from meisai.statements.services import statement_close
 from tests.factories import MemberFactory, UsageLineFactory
 
@@ -83,10 +84,11 @@ def close_moment(month_index: int, hours: int) -> dt.datetime:
     return cal.registration_cutoff(MONTHS[month_index]) + dt.timedelta(hours=hours)
 
 
-def snapshot() -> tuple[list, list, list, list]:
+def snapshot() -> tuple[list, list, list, list, list]:
     return (
         list(Statement.objects.order_by("id").values_list()),
         list(StatementLine.objects.order_by("id").values_list()),
+        list(UsageLine.objects.order_by("id").values_list()),
         list(PointEntry.objects.order_by("id").values_list()),
         list(MonthClose.objects.order_by("id").values_list()),
     )
@@ -188,12 +190,16 @@ def check_invariants(members, campaign):
     for statement in Statement.objects.select_related("member"):
         member = statement.member
         month = BillingMonth.parse(statement.billing_month)
-        lines = statement.lines.aggregate(total=Sum("billed_amount"), count=Count("id"))
-        assert statement.total == lines["total"] == statement.usage_total + statement.fee_total
-        assert statement.line_count == lines["count"]
+        # A statement's lines: the member's usage lines of the month + the lines it carries.
+        lines = statement_lines(statement=statement)
+        assert statement.total == sum(line.billed_amount for line in lines)
+        assert statement.total == statement.usage_total + statement.fee_total
+        assert statement.line_count == len(lines)
         usage = member.usage_lines.filter(billing_month=statement.billing_month)
         assert statement.usage_total == usage.aggregate(total=Sum("billed_amount"))["total"]
-        assert statement.lines.filter(kind="usage").count() == usage.count()
+        usage_pks = [line.pk for line in lines if isinstance(line, UsageLine)]
+        assert sorted(usage_pks) == sorted(usage.values_list("pk", flat=True))
+        assert not statement.lines.filter(kind="usage").exists()
 
         preferred = delivery_method_at(member=member, moment=cal.registration_cutoff(month))
         forced_paper = member.program_excluded or member.paper_required

@@ -2,7 +2,7 @@
 """The monthly close (SPEC 3.6): usage lines of a billing month become confirmed statements.
 
 One close is one transaction. It is set-based: a handful of ``INSERT … SELECT`` statements make
-every statement, every line and every campaign grant of the month at once, the same SQL on
+every statement, every fee line and every campaign grant of the month at once, the same SQL on
 PostgreSQL and SQLite, instead of a per-member loop of ORM queries (about 60 times slower).
 ``bench/close_month.py`` measures it.
 
@@ -20,12 +20,17 @@ The rules decided here, and nowhere else:
   M ≥ ``paper_fee_start()`` and the member is neither programme-excluded, fee-exempt nor
   paper-required.
 * **campaign grants**: see :func:`_grant_campaign`.
-* **reconciliation**: imported usage total of M = Σ statement totals − Σ fees, and the lines
-  copied equal the lines imported; otherwise nothing is confirmed and the failure is recorded.
+* **lines**: a statement's lines are the member's usage lines of M — not copied: the close
+  only freezes them (the database refuses to change a usage line once its member and month
+  have a statement, or to add one to a confirmed month) — plus the fee line meisai adds as a
+  ``StatementLine``. ``line_count`` counts both.
+* **reconciliation**: imported usage total of M = Σ statement totals − Σ fees, Σ line counts
+  = usage lines + fee lines, and meisai's own lines are exactly the fee lines; otherwise nothing
+  is confirmed and the failure is recorded.
 
 Concurrency: the close takes a per-month advisory lock on PostgreSQL (SQLite runs write
 transactions one at a time: settings open them IMMEDIATE) and a SHARE lock on the usage table,
-so an import cannot slip lines in between the statements and their lines. Once the month's
+so an import cannot slip lines in between the statements' aggregation and the confirmation. Once the month's
 ``MonthClose`` is confirmed a second close changes nothing.
 """
 
@@ -277,26 +282,13 @@ def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
         )
 
 
-def _insert_lines(*, month: BillingMonth) -> None:
-    """Copy the usage lines (numbered per statement: card, 本人 before 家族, use date, original
-    line number) and add each statement's fee line as its last line."""
+def _insert_fee_lines(*, month: BillingMonth) -> None:
+    """Add each charged statement's fee line; its number is the statement's last position.
+
+    The usage lines are not copied: a statement's usage lines are the member's usage lines of
+    the month, read where they are (``selectors.statement_lines``) and frozen by the database
+    once the statement exists (migration ``0004_usage_line_guards``)."""
     t = _tables()
-    usage_sql = f"""
-        INSERT INTO {t["line"]}
-            (statement_id, kind, line_no, card_id, use_date, merchant, user_kind, payment_type,
-             installment, use_amount, billed_amount, note)
-        SELECT s.id, 'usage',
-               ROW_NUMBER() OVER (
-                   PARTITION BY u.member_id
-                   ORDER BY u.card_id IS NULL, u.card_id,
-                            CASE WHEN u.user_kind = '本人' THEN 0 ELSE 1 END,
-                            u.use_date, u.line_no),
-               u.card_id, u.use_date, u.merchant, u.user_kind, u.payment_type, u.installment,
-               u.use_amount, u.billed_amount, u.note
-        FROM {t["usage"]} u
-        JOIN {t["statement"]} s ON s.member_id = u.member_id AND s.billing_month = u.billing_month
-        WHERE u.billing_month = %(month)s
-    """
     fee_sql = f"""
         INSERT INTO {t["line"]}
             (statement_id, kind, line_no, card_id, use_date, merchant, user_kind, payment_type,
@@ -307,7 +299,6 @@ def _insert_lines(*, month: BillingMonth) -> None:
         WHERE s.billing_month = %(month)s AND s.fee_total <> 0
     """
     with connection.cursor() as cursor:
-        cursor.execute(usage_sql, {"month": str(month)})
         cursor.execute(fee_sql, {"month": str(month), "text": PAPER_FEE_TEXT})
 
 
@@ -361,8 +352,10 @@ def _tally(*, month: BillingMonth, campaigns: list[Campaign], outcome: str) -> C
 
 
 def _reconcile_lines(*, month: BillingMonth, result: CloseResult) -> None:
-    """The lines written add up to the statements (PostgreSQL checks each statement again at
-    commit with a deferred constraint trigger)."""
+    """The statements' lines add up to the statements: every usage line of the month is on its
+    member's statement (the statement's usage total is their sum), and meisai's own lines are
+    exactly the fee lines. PostgreSQL checks each statement again at commit with a deferred
+    constraint trigger."""
     t = _tables()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -371,17 +364,18 @@ def _reconcile_lines(*, month: BillingMonth, result: CloseResult) -> None:
                 WHERE s.billing_month = %s""",
             [str(month)],
         )
-        lines, line_total = cursor.fetchone()
-    if not result.reconciled or int(line_total) != result.statement_total:
+        own_lines, own_total = cursor.fetchone()
+    line_total = result.usage_total + int(own_total)
+    if not result.reconciled or line_total != result.statement_total:
         raise ReconciliationError(
             f"{month.label}: 照合が一致しません(取込明細合計 {result.usage_total:,}円、"
             f"請求額合計 {result.statement_total:,}円、手数料 {result.fee_total:,}円、"
-            f"明細行合計 {int(line_total):,}円)"
+            f"明細行合計 {line_total:,}円)"
         )
-    if int(lines) != result.usage_lines + result.fees:
+    if int(own_lines) != result.fees:
         raise ReconciliationError(
             f"{month.label}: 明細行数が一致しません(取込 {result.usage_lines:,}行 + 手数料"
-            f" {result.fees:,}行 ≠ 書込 {int(lines):,}行)"
+            f" {result.fees:,}行 ≠ 明細行 {result.usage_lines + int(own_lines):,}行)"
         )
 
 
@@ -438,7 +432,7 @@ def statement_close(*, month: BillingMonth, actor: str, dry_run: bool = False) -
                     for campaign in campaigns:
                         _grant_campaign(campaign=campaign, month=month, moment=moment)
                     _insert_statements(month=month, moment=moment)
-                    _insert_lines(month=month)
+                    _insert_fee_lines(month=month)
                     result = _tally(
                         month=month,
                         campaigns=campaigns,

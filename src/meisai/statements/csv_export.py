@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from meisai.statements.formatting import short_date
 from meisai.statements.models import PaymentType, Statement, StatementLine
-from meisai.statements.selectors import statement_view
+from meisai.statements.selectors import Line, statement_view
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def line_row(statement: Statement, line: StatementLine) -> list[str | int]:
+def line_row(statement: Statement, line: Line) -> list[str | int]:
     """One CSV row; text cells neutralised, amounts as integers."""
     if line.kind == StatementLine.Kind.PAPER_FEE:
         payment = ""

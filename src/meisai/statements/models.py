@@ -1,7 +1,9 @@
 """Usage lines from the core system, and the statements the monthly close makes of them.
 
-A statement is confirmed by the close and never changes afterwards (enforced in the database
-on PostgreSQL); corrections arrive as usage lines of a later month. Its total is the sum of its
+A statement's lines are the member's usage lines of its billing month (they are not copied)
+plus the lines meisai itself adds (``StatementLine``: the paper fee). A statement is confirmed
+by the close and never changes afterwards, nor do the usage lines it is made of (enforced in
+the database); corrections arrive as usage lines of a later month. Its total is the sum of its
 lines, the paper fee line included.
 """
 
@@ -26,7 +28,14 @@ class PaymentType(models.TextChoices):
 
 
 class UsageLine(models.Model):
-    """One line of usage as the core system billed it for a billing month."""
+    """One line of usage as the core system billed it for a billing month.
+
+    Once the month is closed it is also a line of the member's statement: it carries the same
+    attributes the pages, the PDF and the CSV read on a ``StatementLine`` (``kind`` included).
+    """
+
+    #: Read like ``StatementLine.kind``; a usage line is always a usage line (not stored).
+    kind = "usage"
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="usage_lines")
     card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT)
@@ -40,15 +49,25 @@ class UsageLine(models.Model):
     use_amount = models.BigIntegerField()
     billed_amount = models.BigIntegerField()
     note = models.CharField(max_length=200, blank=True)
-    batch = models.ForeignKey("imports.ImportBatch", null=True, on_delete=models.SET_NULL)
+    # Informational (which file brought the line): no database constraint and no index, so the
+    # import pays neither a foreign-key check nor an index entry per row. Batches are the import
+    # history and are never deleted (read-only in the back office).
+    batch = models.ForeignKey(
+        "imports.ImportBatch",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+    )
 
     class Meta:
+        # Month first: the one index serves the close (by month) and the statement pages (by
+        # member and month) as well as the uniqueness of a line.
         constraints = [
             models.UniqueConstraint(
-                fields=["member", "billing_month", "line_no"], name="usage_line_unique"
+                fields=["billing_month", "member", "line_no"], name="usage_line_unique"
             )
         ]
-        indexes = [models.Index(fields=["billing_month", "member"])]
 
 
 class MonthClose(models.Model):

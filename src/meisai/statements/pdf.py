@@ -26,7 +26,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from meisai.statements.formatting import jp_date, month_label, short_date, yen
 from meisai.statements.models import PaymentType, Statement, StatementLine
-from meisai.statements.selectors import StatementView
+from meisai.statements.selectors import Line, StatementView
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ _COL_USE = _MARGIN + 448
 _COL_BILLED = _PAGE_WIDTH - _MARGIN
 
 
-def _payment_label(line: StatementLine) -> str:
+def _payment_label(line: Line) -> str:
     if line.payment_type in PaymentType.values:
         return str(PaymentType(line.payment_type).label)
     return line.payment_type
@@ -309,7 +309,7 @@ def statement_pdf(*, view: StatementView, issuer: str) -> bytes:
     return buffer.getvalue()
 
 
-def _line(canvas: Canvas, y: float, line: StatementLine) -> None:
+def _line(canvas: Canvas, y: float, line: Line) -> None:
     if line.kind == StatementLine.Kind.PAPER_FEE:
         _draw(canvas, _COL_MERCHANT, y, line.merchant, max_width=_COL_PAYMENT - _COL_MERCHANT - 6)
     else:

@@ -20,7 +20,11 @@ from meisai.clock import JST, now
 from meisai.members import selectors as member_selectors
 from meisai.members.models import Card, Member
 from meisai.members.services import web_delivery_refusal
-from meisai.statements.models import Statement, StatementLine, UserKind
+from meisai.statements.models import Statement, StatementLine, UsageLine, UserKind
+
+#: A line of a statement: one of the member's usage lines of the month, or a line meisai added
+#: (the paper fee). Both carry the attributes the pages, the PDF and the CSV read.
+Line = StatementLine | UsageLine
 
 
 def visible_billing_months() -> list[BillingMonth]:
@@ -53,16 +57,25 @@ def latest_published_statement(*, member: Member) -> Statement | None:
     return published_statements(member=member).first()
 
 
-def statement_lines(*, statement: Statement) -> list[StatementLine]:
-    """Every line of a statement in print order: usage by card, user and date; the fee last."""
-    lines = list(StatementLine.objects.filter(statement=statement).select_related("card"))
-    return sorted(lines, key=_line_order)
+def statement_lines(*, statement: Statement) -> list[Line]:
+    """Every line of a statement in print order: usage by card, user and date; the fee last.
+
+    A statement's usage lines are the member's usage lines of its billing month (the close
+    does not copy them; the database freezes them once the statement exists), followed by the
+    lines meisai added to the statement itself."""
+    usage: list[Line] = list(
+        UsageLine.objects.filter(
+            billing_month=statement.billing_month, member_id=statement.member_id
+        ).select_related("card")
+    )
+    own: list[Line] = list(StatementLine.objects.filter(statement=statement).select_related("card"))
+    return sorted(usage + own, key=_line_order)
 
 
 _USER_ORDER: dict[str, int] = {UserKind.SELF.value: 0, UserKind.FAMILY.value: 1}
 
 
-def _line_order(line: StatementLine) -> tuple[int, int, int, dt.date, int]:
+def _line_order(line: Line) -> tuple[int, int, int, dt.date, int]:
     is_fee = line.kind == StatementLine.Kind.PAPER_FEE
     return (
         1 if is_fee or line.card_id is None else 0,
@@ -79,7 +92,7 @@ class LineGroup:
 
     card: Card | None
     user_kind: str
-    lines: list[StatementLine]
+    lines: list[Line]
 
     @property
     def billed_total(self) -> int:
@@ -93,11 +106,11 @@ class StatementView:
     statement: Statement
     month: BillingMonth
     groups: list[LineGroup]
-    fee_lines: list[StatementLine]
-    other_lines: list[StatementLine] = field(default_factory=list)
+    fee_lines: list[Line]
+    other_lines: list[Line] = field(default_factory=list)
 
     @property
-    def lines(self) -> list[StatementLine]:
+    def lines(self) -> list[Line]:
         usage = [line for group in self.groups for line in group.lines]
         return usage + self.other_lines + self.fee_lines
 

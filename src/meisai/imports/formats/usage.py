@@ -574,7 +574,7 @@ def _write_postgresql(months: list[str], batch: ImportBatch, problems: Problems)
         cursor.execute(
             f"INSERT INTO {table} (member_id, billing_month, line_no, {content}, batch_id)"  # noqa: S608
             f" SELECT member_id, billing_month, line_no, {content}, %s FROM {_STAGE}"
-            f" ON CONFLICT (member_id, billing_month, line_no) DO NOTHING",
+            f" ON CONFLICT (billing_month, member_id, line_no) DO NOTHING",
             [batch.pk],
         )
         inserted = cursor.rowcount
