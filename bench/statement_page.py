@@ -52,6 +52,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database", default="meisai_bench_pages")
     parser.add_argument("--redis", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=0,
+        help="gunicorn worker recycling (meisai serve: 5000); 0 = off, so a recycled worker's "
+        "cold start does not land in the timed runs",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args()
 
@@ -262,7 +269,7 @@ def main() -> None:
     print(
         f"statement page benchmark: {args.members} members × {args.lines} lines, "
         f"{args.connections} connections, gunicorn gthread {args.workers}×{args.threads}, "
-        f"cache {'Redis' if args.redis else 'per process'}",
+        f"cache {'Redis' if args.redis else 'per process'}, max-requests {args.max_requests or 'off'}",
         flush=True,
     )
     recreate_database(args.database)
@@ -276,7 +283,10 @@ def main() -> None:
         from meisai.core.management.commands.serve import gunicorn_argv
 
         argv = gunicorn_argv(
-            bind=f"127.0.0.1:{args.port}", workers=args.workers, threads=args.threads
+            bind=f"127.0.0.1:{args.port}",
+            workers=args.workers,
+            threads=args.threads,
+            extra=[f"--max-requests={args.max_requests}"],
         )
         server = subprocess.Popen(
             argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
