@@ -294,8 +294,12 @@ def main() -> None:
         base = f"http://127.0.0.1:{args.port}"
         wait_until_up(f"{base}/healthz")
 
+        cookie_list = ", ".join(f'"{k}"' for k in keys)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(LUA % (", ".join(f'"{k}"' for k in keys), f"/statements/{month}/"))
+            script.write(LUA % (cookie_list, f"/statements/{month}/"))
+        # The same trivial view with a member's session: what the session and login cost alone.
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as session_script:
+            session_script.write(LUA % (cookie_list, "/healthz"))
         page = f"{base}/statements/{month}/"
         check = subprocess.run(
             [
@@ -329,14 +333,22 @@ def main() -> None:
             wrk(page, connections=args.connections, duration=args.warmup, script=script.name)
             wrk(f"{base}/healthz", connections=args.connections, duration=min(args.warmup, 3))
         trivial = wrk(f"{base}/healthz", connections=args.connections, duration=args.duration)
+        with_session = wrk(
+            f"{base}/healthz",
+            connections=args.connections,
+            duration=args.duration,
+            script=session_script.name,
+        )
         statement = wrk(
             page, connections=args.connections, duration=args.duration, script=script.name
         )
         os.unlink(script.name)
+        os.unlink(session_script.name)
 
         print(f"  {'':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'requests':>9}")
         for label, result in (
             ("trivial view /healthz", trivial),
+            ("/healthz with a session", with_session),
             (f"statement /statements/{month}/", statement),
         ):
             print(
@@ -344,6 +356,10 @@ def main() -> None:
                 f"{int(result['errors']):7d} {int(result['requests']):9d}"
             )
         ratio = statement["rps"] / trivial["rps"]
+        print(
+            f"  ratio /healthz with a session / trivial: {with_session['rps'] / trivial['rps']:.2f}; "
+            f"statement / /healthz with a session: {statement['rps'] / with_session['rps']:.2f}"
+        )
         ok = ratio >= 0.2 and statement["p99"] < 250 and statement["errors"] == 0
         print(
             f"  ratio statement/trivial: {ratio:.2f} (goal ≥ 0.20), statement p99 "
