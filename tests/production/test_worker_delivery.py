@@ -23,7 +23,9 @@ def _published(installation, *, prefix: str, members: int, month: str) -> list[s
 
 
 def _settle(sink, expected: int) -> None:
-    assert sink.wait_for(expected, timeout=90), f"{sink.count} of {expected} arrived"
+    if not sink.wait_for(expected, timeout=90):
+        twice = {a: n for a, n in sink.count_by_recipient().items() if n > 1}
+        raise AssertionError(f"{sink.count} of {expected} arrived; more than once: {twice}")
     # Anything sent twice would arrive within this pause.
     time.sleep(1.0)
 
