@@ -122,12 +122,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "meisai.accounts.passwords.PersonalDataValidator"},
 ]
 
-# Sessions: 15 minutes idle (refreshed on every request), 12 hours absolute (accounts app).
+# Sessions: 15 minutes idle, 12 hours absolute (accounts app).
 SESSION_COOKIE_AGE = 15 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# The idle expiry is refreshed at most once a minute (accounts.middleware), not on every request.
+SESSION_SAVE_EVERY_REQUEST = False
 if config.REDIS_URL:
-    # Refreshing the idle limit writes the session on every request: in Redis that is a SET
-    # with a TTL, in PostgreSQL a committed UPDATE (a disk flush) per page view. Losing Redis
+    # Refreshing the idle limit writes the session once a minute: in Redis that is a SET
+    # with a TTL, in PostgreSQL a committed UPDATE (a disk flush). Losing Redis
     # logs members out, nothing more.
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

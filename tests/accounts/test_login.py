@@ -221,6 +221,23 @@ def test_session_ends_after_15_minutes_idle(client, account, frozen):
     assert client.get("/account/").url == "/login/?next=/account/"
 
 
+def test_idle_expiry_is_pushed_forward_at_most_once_a_minute(client, account, frozen):
+    from django.contrib.sessions.models import Session
+
+    log_in(client, "iwate.taro", PASSWORD, "taro@example.jp")
+
+    def expiry():
+        return Session.objects.get(session_key=client.session.session_key).expire_date
+
+    first = expiry()
+    frozen.shift(dt.timedelta(seconds=30))
+    assert client.get("/account/").status_code == 200
+    assert expiry() == first  # no session write within the minute
+    frozen.shift(dt.timedelta(seconds=31))
+    assert client.get("/account/").status_code == 200
+    assert expiry() == first + dt.timedelta(seconds=61)
+
+
 def test_session_ends_12_hours_after_login_however_active(client, account, frozen):
     log_in(client, "iwate.taro", PASSWORD, "taro@example.jp")
     for _ in range(48):  # until 21:59:12, never idle for 15 minutes
