@@ -177,6 +177,11 @@ STATIC_ROOT = config.STATIC_ROOT
 # The site's own files (src/meisai/static/): ``meisai`` itself is not an installed app, so the
 # app-directories finder would miss them and collectstatic would leave site.css out.
 STATICFILES_DIRS = [BASE_DIR / "static"]
+if not config.IS_PRODUCTION:
+    # The embedded default serves static files straight from the source tree (no collectstatic
+    # step for the demo); production serves the collected, hashed and compressed copies.
+    WHITENOISE_USE_FINDERS = True
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = config.MEDIA_ROOT
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -223,7 +228,7 @@ DEFAULT_FROM_EMAIL = config.DEFAULT_FROM_EMAIL
 SERVER_EMAIL = config.DEFAULT_FROM_EMAIL
 
 # Celery: Redis in production; inline (eager) in the embedded default and tests.
-CELERY_BROKER_URL = config.REDIS_URL or "memory://"
+CELERY_BROKER_URL = config.REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = config.TASKS_INLINE
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -300,7 +300,8 @@ def statement_pdf(*, view: StatementView, issuer: str) -> bytes:
         ("お引落日", jp_date(statement.debit_date)),
         ("今回付与ポイント", f"{statement.points_granted:,}ポイント"),
     ):
-        _draw(canvas, _COL_USE, page.y, label, size=10, align="right")
+        # Labels stand left of the amount column so a long value (the debit date) fits.
+        _draw(canvas, _COL_USE - 40, page.y, label, size=10, align="right")
         _draw(canvas, _COL_BILLED, page.y, value, size=10, align="right")
         page.y -= _ROW + 2
     page.footer()
