@@ -90,3 +90,13 @@ def test_serve_runs_gunicorn_with_threaded_workers():
         "--max-requests-jitter=500",
         "--error-logfile=-",
     ]
+
+
+@pytest.mark.django_db
+def test_request_log_masks_the_token_of_an_emailed_link(client, caplog):
+    token = "AbCdEf0123456789-secret-link"
+    with caplog.at_level("INFO", logger="meisai.request"):
+        client.get(f"/login/reset/{token}/")
+    [record] = [r for r in caplog.records if r.name == "meisai.request"]
+    assert token not in record.getMessage()
+    assert record.path == "/login/reset/[token]/"

@@ -4,7 +4,8 @@
 ``X-Request-ID`` when it is well formed (a proxy or load balancer that already set one), a new
 random one otherwise — puts it on every log line written while serving the request, returns it
 in the ``X-Request-ID`` response header, and writes one log line per request with its method,
-path (never the query string: emailed links carry tokens there), status and duration.
+path (never the query string, and with the single-use token of an emailed link replaced by
+``[token]``: a logged link would let a log reader reset a password), status and duration.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def request_id_for(request: HttpRequest) -> str:
     return incoming if WELL_FORMED_ID.match(incoming) else uuid.uuid4().hex
 
 
+def path_for_log(request: HttpRequest) -> str:
+    """The request path with any ``token`` URL argument (emailed links) masked."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    token = match.kwargs.get("token") if match is not None else None
+    return path.replace(str(token), "[token]") if token else path
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -42,14 +51,15 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             response[HEADER] = request_id
+            path = path_for_log(request)
             logger.info(
                 "%s %s %s",
                 request.method,
-                request.path,
+                path,
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },
