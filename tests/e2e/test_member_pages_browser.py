@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 
 from meisai import billing_calendar
 from meisai.clock import JST, now
@@ -23,6 +24,7 @@ def _fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+@transaction.atomic  # the statement and its lines commit together (the database checks the total)
 def _statement_of_latest_month(member, card):
     month = billing_calendar.latest_billing_month()
     statement = StatementFactory(
