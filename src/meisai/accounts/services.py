@@ -558,6 +558,26 @@ def account_lockout_notify(*, login_id: str) -> None:
 # --- recovery ----------------------------------------------------------------------------------
 
 
+def _account_link_issue(
+    *, account: Account, purpose: str, new_email: str = ""
+) -> tuple[str, AccountToken]:
+    """A new emailed single-use link for ``account``; earlier unused links of the purpose die."""
+    token, hashed = token_issue(purpose=purpose)
+    moment = now()
+    AccountToken.objects.filter(account=account, purpose=purpose, used_at__isnull=True).update(
+        used_at=moment
+    )
+    row = AccountToken.objects.create(
+        account=account,
+        purpose=purpose,
+        token_hash=hashed,
+        new_email=new_email,
+        created_at=moment,
+        expires_at=moment + ACCOUNT_LINK_TTL,
+    )
+    return token, row
+
+
 def password_reset_request(*, card_number: str, birth_date: dt.date) -> None:
     """Email a reset link when card and birth date match an account; silently nothing otherwise."""
     card = (
@@ -575,18 +595,9 @@ def password_reset_request(*, card_number: str, birth_date: dt.date) -> None:
     account = Account.objects.filter(member=card.member, is_active=True).exclude(email="").first()
     if account is None:
         return
-    token, hashed = token_issue(purpose=AccountToken.Purpose.PASSWORD_RESET)
-    moment = now()
     with transaction.atomic():
-        AccountToken.objects.filter(
-            account=account, purpose=AccountToken.Purpose.PASSWORD_RESET, used_at__isnull=True
-        ).update(used_at=moment)
-        row = AccountToken.objects.create(
-            account=account,
-            purpose=AccountToken.Purpose.PASSWORD_RESET,
-            token_hash=hashed,
-            created_at=moment,
-            expires_at=moment + ACCOUNT_LINK_TTL,
+        token, row = _account_link_issue(
+            account=account, purpose=AccountToken.Purpose.PASSWORD_RESET
         )
         email_enqueue(
             key=f"password-reset:{row.pk}",
@@ -674,18 +685,8 @@ def _notice(account: Account, template: str, context: dict[str, object]) -> None
 @transaction.atomic
 def account_email_change_request(*, account: Account, new_email: str) -> None:
     """Send a confirmation link to the new address and tell the old one."""
-    token, hashed = token_issue(purpose=AccountToken.Purpose.EMAIL_CHANGE)
-    moment = now()
-    AccountToken.objects.filter(
-        account=account, purpose=AccountToken.Purpose.EMAIL_CHANGE, used_at__isnull=True
-    ).update(used_at=moment)
-    row = AccountToken.objects.create(
-        account=account,
-        purpose=AccountToken.Purpose.EMAIL_CHANGE,
-        token_hash=hashed,
-        new_email=new_email,
-        created_at=moment,
-        expires_at=moment + ACCOUNT_LINK_TTL,
+    token, row = _account_link_issue(
+        account=account, purpose=AccountToken.Purpose.EMAIL_CHANGE, new_email=new_email
     )
     email_enqueue(
         key=f"email-change-confirm:{row.pk}",

@@ -61,20 +61,7 @@ REQUIRED = (
 OPTIONAL: tuple[str, ...] = ()
 
 #: The columns that describe the member (not the card): equal on every row of one member.
-MEMBER_COLUMNS = (
-    "name_kanji",
-    "name_kana",
-    "birth_date",
-    "postal_code",
-    "address",
-    "phone_home",
-    "phone_mobile",
-    "email",
-    "status",
-    "cancelled_on",
-    "fee_exempt",
-    "paper_required",
-)
+MEMBER_COLUMNS = REQUIRED[REQUIRED.index("name_kanji") :]
 #: Member model fields written from the file (``program_excluded`` is derived).
 MEMBER_FIELDS = (
     "name_kanji",
