@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    # set_language (POST only, CSRF-checked): the footer's 日本語 / English switch.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("meisai.core.urls")),
     path("", include("meisai.accounts.urls")),
     path("", include("meisai.statements.urls")),

@@ -7,10 +7,11 @@ Field names are the contract of SPEC 4.4.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy
 
 from meisai.accounts.passwords import (
     PasswordOwner,
@@ -22,16 +23,19 @@ from meisai.accounts.passwords import (
 from meisai.core.text import normalize_digits, to_half_width
 from meisai.members import cards
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 _PASSWORD_HELP = (
     "8～64文字。ログインID・電話番号・生年月日を含むもの、よく使われるものは使えません。"  # noqa: S105
 )
 
 
-def _text(label: str, **attrs: str) -> forms.CharField:
+def _text(label: StrOrPromise, **attrs: str) -> forms.CharField:
     return forms.CharField(label=label, widget=forms.TextInput(attrs=attrs))
 
 
-def _password(label: str, autocomplete: str) -> forms.CharField:
+def _password(label: StrOrPromise, autocomplete: str) -> forms.CharField:
     return forms.CharField(
         label=label,
         strip=False,
@@ -164,8 +168,9 @@ RegistrationIdentityForm.base_fields[
 
 
 class LoginForm(forms.Form):
-    username = _text("ログインID", autocomplete="username", autocapitalize="none")
-    password = _password("パスワード", "current-password")
+    # The login page is translated (docs/i18n.md); the other forms are Japanese only for now.
+    username = _text(gettext_lazy("ログインID"), autocomplete="username", autocapitalize="none")
+    password = _password(gettext_lazy("パスワード"), "current-password")
 
     def clean_username(self) -> str:
         return normalize_login_id(self.cleaned_data["username"])

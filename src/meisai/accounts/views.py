@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from meisai.accounts import services
@@ -44,7 +45,7 @@ BROWSER_COOKIE = "meisai_browser"
 BROWSER_COOKIE_SALT = "meisai.accounts.browser"
 BROWSER_COOKIE_AGE = 60 * 60 * 24 * 365
 
-LOGIN_FAILED = (
+LOGIN_FAILED = gettext_lazy(
     "ログインIDまたはパスワードが正しくありません。続けて誤るとしばらくログインできなくなります。"
 )
 NO_EMAIL = (
