@@ -53,7 +53,8 @@ MIDDLEWARE = [
     "meisai.core.language.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with the logged-in account served from the cache (accounts.account_cache).
+    "meisai.accounts.middleware.AuthenticationMiddleware",
     "meisai.accounts.middleware.MaintenanceMiddleware",
     "meisai.accounts.middleware.SessionLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

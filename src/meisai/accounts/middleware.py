@@ -1,5 +1,7 @@
 """Request-level guards of the member site.
 
+* ``AuthenticationMiddleware``: Django's, with ``request.user`` served from the account cache
+  (``meisai.accounts.account_cache``) when the session verifies against it.
 * ``MaintenanceMiddleware``: registration and login answer 503 with Retry-After during a
   maintenance window.
 * ``SessionLimitMiddleware``: a session ends 12 hours after login whatever the activity, and
@@ -17,10 +19,15 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.contrib.auth import logout
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
+from django.utils.functional import SimpleLazyObject
 
+from meisai.accounts.account_cache import request_account
 from meisai.accounts.maintenance import maintenance_window_at, retry_after_seconds
 from meisai.clock import jst, now
 
@@ -36,6 +43,13 @@ SEEN_AT_KEY = "meisai_seen_at"
 IDLE_REFRESH_EVERY = dt.timedelta(minutes=1)
 #: Session key of a login waiting for its one-time code.
 PENDING_LOGIN_KEY = "meisai_pending_login"
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        # Replaces Django's lazy user (the lazy object loads it once per request).
+        request.user = SimpleLazyObject(lambda: request_account(request))  # type: ignore[assignment]
 
 
 class MaintenanceMiddleware:
