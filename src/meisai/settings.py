@@ -281,6 +281,10 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# The logged-in account is served from the cache (accounts.account_cache) only when every process
+# shares it: a per-process cache would not see another process deactivate the account.
+MEISAI_ACCOUNT_CACHE = bool(config.REDIS_URL)
+
 # Rendered statement bodies (a confirmed statement never changes). With Redis (production) every
 # worker shares them and they outlive gunicorn's worker recycling; else each process keeps its own.
 CACHES = {

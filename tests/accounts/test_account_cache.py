@@ -21,7 +21,9 @@ LOGIN = f"/login/?next={PAGE}"
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> None:
+def _account_cache_on(settings) -> None:
+    # On in production (Redis); the tests' per-process cache stands in for it.
+    settings.MEISAI_ACCOUNT_CACHE = True
     # Account ids are reused between tests on SQLite; so would their cache entries be.
     cache.clear()
 
@@ -50,6 +52,15 @@ def test_a_logged_in_request_does_not_read_the_account_row(member_client):
 
     assert status == 200
     assert account_queries == []
+
+
+def test_without_a_shared_cache_every_request_reads_the_account(member_client, settings):
+    settings.MEISAI_ACCOUNT_CACHE = False
+
+    status, account_queries = _account_queries(member_client, PAGE)
+
+    assert status == 200
+    assert len(account_queries) == 1
 
 
 def test_the_cached_account_still_checks_the_current_password(member_client, account):

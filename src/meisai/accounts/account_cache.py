@@ -18,6 +18,10 @@ cannot store it under the new token. A missing token (evicted, Redis restarted) 
 new one, which no old entry carries. Entries also expire after ``ENTRY_SECONDS`` as a backstop.
 Changes that bypass ``save()`` (``QuerySet.update()``, raw SQL) must call ``account_cache_forget``.
 
+Only where every process shares the cache (``settings.MEISAI_ACCOUNT_CACHE``, on with Redis): a
+per-process cache could not see a change made by another process, so without Redis every
+request reads the account from the database as Django does.
+
 The cached path only ever *accepts* a session: anything unusual — an unknown backend, a session
 hash that does not match (an old password, a rotated ``SECRET_KEY``), an inactive account — goes
 to Django's own ``get_user``, which logs the session out or upgrades it as usual. The
@@ -89,6 +93,8 @@ def _account_from(entry: dict[str, Any]) -> Account:
 
 def account_cache_forget(account_id: object) -> None:
     """Make every cached copy of the account stale: now, and again when the transaction commits."""
+    if not settings.MEISAI_ACCOUNT_CACHE:
+        return
     _, generation_key = _keys(account_id)
 
     def renew() -> None:
@@ -114,6 +120,8 @@ def _uses_model_backend(backend_path: str) -> bool:
 
 def request_account(request: HttpRequest) -> Account | AnonymousUser:
     """``django.contrib.auth.get_user`` served from the cache when the session verifies."""
+    if not settings.MEISAI_ACCOUNT_CACHE:
+        return auth.get_user(request)
     session = request.session
     try:
         account_id = Account._meta.pk.to_python(session[auth.SESSION_KEY])
