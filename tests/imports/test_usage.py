@@ -294,3 +294,35 @@ def test_members_file_given_as_usage_has_unknown_columns(importer, members):
         "use_amount, billed_amount, note)"
     )
     assert f"{path}:1: column billing_month: value '': missing column in the header" in lines
+
+
+def test_a_month_with_stored_lines_later_in_the_file_switches_to_the_checked_path(
+    importer, members, monkeypatch
+):
+    """Rows stream straight into the usage table while their months have nothing stored; the
+    first chunk of a month that has stored lines goes through the staging checks instead."""
+    monkeypatch.setattr("meisai.imports.formats.usage.CHUNK_ROWS", 2)
+    importer.run("usage", importer.write(USAGE_HEADER, usage_row(month="2025-02")))
+    new_month = [usage_row(month="2025-03", line_no=str(n)) for n in (1, 2, 3)]
+    path = importer.write(
+        USAGE_HEADER,
+        *new_month,
+        usage_row(month="2025-02"),
+        usage_row(month="2025-02", line_no="2"),
+    )
+    out = importer.run("usage", path)
+    assert "5 rows; rows: 4 new, 0 updated, 1 unchanged" in out
+    assert UsageLine.objects.filter(billing_month="2025-03").count() == 3
+    assert UsageLine.objects.filter(billing_month="2025-02").count() == 2
+
+    conflicting = importer.write(
+        USAGE_HEADER,
+        *[usage_row(month="2025-04", line_no=str(n)) for n in (1, 2, 3)],
+        usage_row(month="2025-02", billed_amount="1"),
+    )
+    assert importer.refused("usage", conflicting) == [
+        f"{conflicting}:5: column billed_amount: value '1': line 1 of 2025-02 was imported before"
+        " with '3980': a billed line is never rewritten (send a correction as a line of a later"
+        " month)"
+    ]
+    assert not UsageLine.objects.filter(billing_month="2025-04").exists()

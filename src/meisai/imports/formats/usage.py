@@ -18,9 +18,9 @@ Rules beyond the field formats:
 Speed: rows are checked in Python with precompiled patterns, caches and dict look-ups loaded
 once. On PostgreSQL the checked rows stream by ``COPY`` (psycopg 3, text format built by hand)
 while the file is still being parsed, so the server stores one chunk while Python checks the
-next. When no usage line and no statement of the file's months is stored (the usual new
-month: a quick first pass lists the months) they go straight into the usage table. Otherwise
-they go into a temporary staging table; set-based SQL then finds members who already have a
+next. While no usage line and no statement of the file's months is stored (the usual new
+month) they go straight into the usage table. Otherwise they go into a temporary staging
+table; set-based SQL then finds members who already have a
 statement for the month and stored lines with the same key and other content (reported with
 the file's line numbers), and one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` adds the new
 lines. On SQLite the rows are compared in Python and inserted with ``executemany`` in
@@ -30,9 +30,7 @@ batches. Either way, in the caller's transaction.
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Callable
 from typing import Any
@@ -87,6 +85,9 @@ _USERS = frozenset(UserKind.values)
 _PAYMENTS = frozenset(PaymentType.values)
 _NEEDS_INSTALLMENT = frozenset({PaymentType.INSTALLMENT.value})
 _NO_INSTALLMENT = frozenset({PaymentType.ONCE.value, PaymentType.BONUS.value})
+
+#: Checked rows are handed on (to COPY on PostgreSQL) in chunks of this many file rows.
+CHUNK_ROWS = 20_000
 
 #: A row as checked: (file line, member id, month, line no, card id, use date, merchant, user,
 #: payment type, installment, use amount, billed amount, note).
@@ -156,65 +157,27 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         }
 
     postgresql = connection.vendor == "postgresql"
-    direct = postgresql and _nothing_stored_for(_months_in(file))
-    kept_count = [0]
     with contextlib.ExitStack() as stack:
         kept: list[Row] = []
-        flush: Callable[[list[Row]], None]
+        flush: Callable[[list[Row]], None] = kept.extend
         if postgresql:
-            # Checked rows stream by COPY while the file is still being parsed: PostgreSQL
-            # stores one chunk while Python checks the next. Straight into the usage table when
-            # nothing stored can conflict (the usual new month), else into a staging table.
-            cursor = stack.enter_context(connection.cursor()).cursor
-            if direct:
-                statement = (
-                    f"COPY {UsageLine._meta.db_table} ({_DIRECT_COLUMNS}, batch_id) FROM STDIN"
-                )
-            else:
-                _stage_create(cursor)
-                statement = f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"
-            copy = stack.enter_context(cursor.copy(statement))
-            tail = f"\t{batch.pk}\n" if direct else "\n"
-
-            def flush(part: list[Row]) -> None:
-                copy.write(_copy_text(part, file_line=not direct, tail=tail))
-                kept_count[0] += len(part)
-
-        else:
-            flush = kept.extend
+            stream = stack.enter_context(_CopyStream(batch))
+            flush = stream.write
         months = _check_rows(
             file, problems, members, confirmed, card_owner, i_card, flush,
             tuple(header[c] for c in REQUIRED), counts := Counts(),
         )  # fmt: skip
 
-    if direct:
-        counts.inserted = kept_count[0]
-    elif postgresql:
-        counts.inserted = _write_postgresql(sorted(months), batch, problems)
+    if postgresql:
+        counts.inserted = stream.direct_rows
+        if stream.staged:
+            counts.inserted += _write_postgresql(sorted(months), batch, problems)
     else:
         _refuse_confirmed_statements(kept, sorted(months), members, problems)
         counts.inserted = _write_portable(kept, sorted(months), batch, problems)
     if problems:
         raise ImportRefused(problems)
     return counts
-
-
-def _months_in(file: ParsedFile) -> set[str] | None:
-    """The billing months a file names, from a quick csv pass (None when it cannot be read:
-    the full pass then reports why)."""
-    index = file.header["billing_month"]
-    months: set[str] = set()
-    try:
-        reader = csv.reader(io.StringIO(file.text, newline=""), strict=True)
-        next(reader, None)
-        raw = {row[index] for row in reader if len(row) > index}
-    except csv.Error:
-        return None
-    for value in raw:
-        value = to_half_width(value).strip()
-        if _MONTH_RE.fullmatch(value):
-            months.add(value)
-    return months
 
 
 def _nothing_stored_for(months: set[str] | None) -> bool:
@@ -227,6 +190,65 @@ def _nothing_stored_for(months: set[str] | None) -> bool:
         not UsageLine.objects.filter(billing_month__in=listed).exists()
         and not Statement.objects.filter(billing_month__in=listed).exists()
     )
+
+
+class _CopyStream:
+    """PostgreSQL: checked rows go out by COPY while the file is still being parsed, so the
+    server stores one chunk while Python checks the next.
+
+    Straight into the usage table while no month seen so far has stored lines or statements
+    (the usual new month: each month is looked up once, when its first chunk is written). From
+    the first chunk of a month that has, into a temporary staging table instead, which
+    ``_write_postgresql`` merges with set-based checks; the rows written directly before belong
+    to months with nothing stored, so nothing can conflict with them.
+    """
+
+    def __init__(self, batch: ImportBatch) -> None:
+        self.batch = batch
+        self.direct_rows = 0
+        self.staged = False
+        self._vetted: set[str] = set()
+        self._open: contextlib.ExitStack | None = None
+        self._copy: Any = None
+
+    def write(self, part: list[Row]) -> None:
+        if not self.staged:
+            months = {row[2] for row in part} - self._vetted
+            if months:
+                # No query can run on the connection while a COPY is open: end it first.
+                self._end(None, None, None)
+                if not _nothing_stored_for(months):
+                    self._begin(staged=True)
+                self._vetted |= months
+        if self._open is None:
+            self._begin(staged=False)
+        if self.staged:
+            self._copy.write(_copy_text(part, file_line=True, tail="\n"))
+        else:
+            self._copy.write(_copy_text(part, file_line=False, tail=f"\t{self.batch.pk}\n"))
+            self.direct_rows += len(part)
+
+    def _begin(self, *, staged: bool) -> None:
+        self._open = contextlib.ExitStack()
+        cursor = self._open.enter_context(connection.cursor()).cursor
+        if staged:
+            _stage_create(cursor)
+            statement = f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"
+        else:
+            statement = f"COPY {UsageLine._meta.db_table} ({_DIRECT_COLUMNS}, batch_id) FROM STDIN"
+        self._copy = self._open.enter_context(cursor.copy(statement))
+        self.staged = staged
+
+    def _end(self, *exc: Any) -> None:
+        if self._open is not None:
+            self._open.__exit__(*exc)
+            self._open = self._copy = None
+
+    def __enter__(self) -> _CopyStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._end(*exc)
 
 
 def _check_rows(  # noqa: C901 — one hot loop, kept flat for speed
@@ -265,7 +287,7 @@ def _check_rows(  # noqa: C901 — one hot loop, kept flat for speed
     pending = 0
     for line, f in file.rows:
         pending += 1
-        if pending == 20000:
+        if pending == CHUNK_ROWS:
             advance(pending)
             counts.rows += pending
             pending = 0
