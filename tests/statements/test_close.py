@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,6 +14,7 @@ from meisai.billing_calendar import BillingMonth
 from meisai.members.models import DeliveryPreference
 from meisai.members.selectors import delivery_method_at
 from meisai.statements import close as close_module
+from meisai.statements import fees
 from meisai.statements.models import MonthClose, Statement, StatementLine, UsageLine
 from meisai.statements.selectors import statement_lines
 from meisai.statements.services import CloseRefused, ReconciliationError, statement_close
@@ -387,3 +389,27 @@ def test_close_command_names_a_bad_month():
 def test_service_interface_keyword_only():
     with pytest.raises(TypeError):
         statement_close(APRIL, "x")  # type: ignore[misc]
+
+
+def test_the_close_and_the_member_pages_apply_the_same_paper_fee_rule():
+    """Every combination of the exempting flags, before and from the fee's first month: the fee
+    the close puts on a paper statement is the one ``fees.paper_fee_for`` announces."""
+    flags = list(itertools.product([False, True], repeat=3))
+    members = []
+    for n, (excluded, exempt, required) in enumerate(flags):
+        member = MemberFactory(
+            program_excluded=excluded, fee_exempt=exempt, paper_required=required
+        )
+        for month in ("2025-03", "2025-04"):
+            UsageLineFactory(member=member, billing_month=month, line_no=n + 1, billed_amount=100)
+        members.append(member)
+    close("2025-03")
+    close("2025-04")
+    for member in members:
+        for month in ("2025-03", "2025-04"):
+            statement = statement_of(member, month)
+            assert statement.delivery == "paper"
+            expected = fees.paper_fee_for(member=member, month=BillingMonth.parse(month))
+            assert statement.fee_total == expected, (member.pk, month)
+    charged = [m for m in members if statement_of(m, "2025-04").fee_total]
+    assert len(charged) == 1 and statement_of(charged[0], "2025-04").fee_total == 165

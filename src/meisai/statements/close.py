@@ -16,9 +16,8 @@ The rules decided here, and nowhere else:
   A member the programme cannot serve on the web (``program_excluded``, the IRIS card) or whom
   the core system flags ``paper_required`` gets paper whatever the history says, the same
   exceptions ``members.services.web_delivery_refusal`` applies when they try to switch.
-* **paper fee**: one line of ``paper_fee_amount()`` (net + tax) on a paper statement when
-  M ≥ ``paper_fee_start()`` and the member is neither programme-excluded, fee-exempt nor
-  paper-required.
+* **paper fee**: the rule of :mod:`meisai.statements.fees` — one line on a paper statement of
+  a member the fee applies to, from ``paper_fee_start()``.
 * **campaign grants**: see :func:`_grant_campaign`.
 * **lines**: a statement's lines are the member's usage lines of M — not copied: the close
   only freezes them (the database refuses to change a usage line once its member and month
@@ -49,6 +48,7 @@ from meisai.clock import JST, now
 from meisai.members.models import Card, DeliveryPreference, Member
 from meisai.points.models import Campaign, PointEntry
 from meisai.points.services import campaign_window_bounds
+from meisai.statements import fees
 from meisai.statements.models import MonthClose, Statement, StatementLine, UsageLine
 
 #: The merchant text of the paper fee line, as the statement prints it.
@@ -236,15 +236,14 @@ def _grant_campaign(*, campaign: Campaign, month: BillingMonth, moment: dt.datet
 
 def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
     t = _tables()
-    fee_net, fee_tax = cal.paper_fee_amount()
-    fee = fee_net + fee_tax if month >= cal.paper_fee_start() else 0
+    fee = fees.paper_fee_amount_for(month)
     latest = latest_preference_sql(cutoff_param="%(cutoff)s")
     # The per-member facts are a MATERIALIZED CTE so the delivery is decided once per member;
     # inlined, the planner would repeat the CASE for every reference.
     sql = f"""
         WITH facts AS MATERIALIZED (
             SELECT a.member_id, a.usage_total, a.line_count,
-                   m.program_excluded, m.fee_exempt, m.paper_required,
+                   {fees.exempt_sql("m")} AS fee_exempt,
                    CASE WHEN m.program_excluded OR m.paper_required THEN 'paper'
                         ELSE COALESCE(p.method, 'paper') END AS delivery
             FROM (
@@ -258,8 +257,7 @@ def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
         ),
         charged AS MATERIALIZED (
             SELECT f.member_id, f.usage_total, f.line_count, f.delivery,
-                   CASE WHEN f.delivery = 'paper' AND NOT f.program_excluded
-                             AND NOT f.fee_exempt AND NOT f.paper_required
+                   CASE WHEN f.delivery = 'paper' AND NOT f.fee_exempt
                         THEN %(fee)s ELSE 0 END AS fee
             FROM facts f
         )

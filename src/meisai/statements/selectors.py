@@ -20,6 +20,7 @@ from meisai.clock import JST, now
 from meisai.members import selectors as member_selectors
 from meisai.members.models import Card, Member
 from meisai.members.services import web_delivery_refusal
+from meisai.statements import fees
 from meisai.statements.models import Statement, StatementLine, UsageLine, UserKind
 
 #: A line of a statement: one of the member's usage lines of the month, or a line meisai added
@@ -183,9 +184,6 @@ def next_delivery(*, member: Member, at: dt.datetime | None = None) -> NextDeliv
     current = member_selectors.current_delivery_method(member=member)
     fixed = moment >= cutoff
     refusal = web_delivery_refusal(member=member)
-    charges_fee = upcoming >= billing_calendar.paper_fee_start() and not (
-        refusal or member.fee_exempt
-    )
     method = member_selectors.delivery_method_at(member=member, moment=cutoff) if fixed else current
     return NextDelivery(
         month=upcoming,
@@ -195,5 +193,5 @@ def next_delivery(*, member: Member, at: dt.datetime | None = None) -> NextDeliv
         change_affects=billing_calendar.first_month_affected(moment),
         refusal=refusal,
         cutoff_day=(cutoff - dt.timedelta(days=1)).date(),
-        paper_fee=sum(billing_calendar.paper_fee_amount()) if charges_fee else None,
+        paper_fee=fees.paper_fee_for(member=member, month=upcoming) or None,
     )
