@@ -1,9 +1,10 @@
 """Benchmark of the statement page under load (issue 5): `/statements/YYYY-MM/` against `/healthz`.
 
 Creates a throwaway PostgreSQL database, fills it with ``--members`` members, each with a web
-account, a card and a published statement of ``--lines`` lines for the latest billing month, and
-logs every member in by writing a session row directly (Django's auth keys plus the login time
-the accounts app's session limit reads). It then serves the app with the production server
+account, a card and ``--lines`` usage lines of the latest billing month, confirms the month with
+``statement_close`` and publishes it (an ``UPDATE`` of ``published_at``; no emails), and logs
+every member in by writing a session row directly (Django's auth keys plus the login time the
+accounts app's session limit reads). It then serves the app with the production server
 setup (``meisai serve``'s gunicorn, gthread workers) and drives ``wrk`` on 127.0.0.1 at
 ``--connections`` connections:
 
@@ -16,6 +17,17 @@ statement bodies are cached in Redis as in production; ``--no-redis`` uses the p
 
     flock /tmp/meisai-heavy.lock uv run python bench/statement_page.py            # the issue's run
     uv run python bench/statement_page.py --members 100 --duration 5              # while developing
+
+With ``--population N`` (issue 6: a national issuer's database) the database also holds ``N``
+further members, filled with set-based SQL (``INSERT … SELECT … FROM generate_series``): each
+with a card, ``--population-lines`` usage lines of the month and, for every second one, a web
+account and a web delivery preference. ``statement_close`` then confirms the month for all of
+them (the database's guards accept statements only from the close once usage lines exist), the
+statements are published with one ``UPDATE``, and ``VACUUM ANALYZE`` runs before the same
+measurement. The measured members are filled first, as without the option; the fill prints the
+seconds of each step.
+
+    flock /tmp/meisai-heavy.lock uv run python bench/statement_page.py --population 1000000
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
 
@@ -59,6 +72,15 @@ def parse_args() -> argparse.Namespace:
         help="gunicorn worker recycling (meisai serve: 5000); 0 = off, so a recycled worker's "
         "cold start does not land in the timed runs",
     )
+    parser.add_argument(
+        "--population",
+        type=int,
+        default=0,
+        help="further members with a card, usage lines and a published statement (issue 6)",
+    )
+    parser.add_argument(
+        "--population-lines", type=int, default=10, help="usage lines of each further member"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args()
 
@@ -71,7 +93,7 @@ def recreate_database(name: str, *, drop_only: bool = False) -> None:
 
 
 def fill(members: int, lines: int) -> tuple[str, list[str]]:
-    """Members with published statements of the latest month; returns it and session keys."""
+    """Members with usage lines of the latest month; returns it and the session keys."""
     import django
 
     django.setup()
@@ -84,14 +106,11 @@ def fill(members: int, lines: int) -> tuple[str, list[str]]:
     from meisai.accounts.models import Account
     from meisai.clock import JST
     from meisai.members.models import Card, DeliveryPreference, Member, Product
-    from meisai.statements.models import Statement, StatementLine
+    from meisai.statements.models import UsageLine
 
     month = billing_calendar.latest_billing_month()
     first_use, _ = billing_calendar.usage_period(month)
     confirmed = dt.datetime.combine(month.day(10), dt.time(3), tzinfo=JST)
-    published = dt.datetime.combine(
-        billing_calendar.confirmation_date(month), dt.time(9), tzinfo=JST
-    )
     merchants = [
         "盛岡百貨店",
         "コンビニエンスストア盛岡駅前",
@@ -141,37 +160,24 @@ def fill(members: int, lines: int) -> tuple[str, list[str]]:
             )
             for m in member_rows
         )
-        amounts = [(n * 1371) % 20000 + 100 for n in range(lines)]
-        statements = Statement.objects.bulk_create(
-            Statement(
-                member=m,
-                billing_month=str(month),
-                delivery="web",
-                usage_total=sum(amounts),
-                fee_total=0,
-                total=sum(amounts),
-                line_count=lines,
-                debit_date=billing_calendar.debit_date(month),
-                confirmed_at=confirmed,
-                published_at=published,
-            )
-            for m in member_rows
-        )
-        StatementLine.objects.bulk_create(
+        # Usage lines as the core system's import leaves them; the statements come from the
+        # close (close_and_publish), as in production.
+        UsageLine.objects.bulk_create(
             (
-                StatementLine(
-                    statement=s,
-                    line_no=n + 1,
+                UsageLine(
+                    member=m,
                     card=card,
+                    billing_month=str(month),
+                    line_no=n + 1,
                     use_date=first_use + dt.timedelta(days=n % 28),
                     merchant=merchants[n % len(merchants)],
                     user_kind="本人" if n % 4 else "家族",
                     payment_type="1回" if n % 7 else "分割",
                     installment="" if n % 7 else "2/10",
-                    use_amount=amounts[n],
-                    billed_amount=amounts[n],
+                    use_amount=(n * 1371) % 20000 + 100,
+                    billed_amount=(n * 1371) % 20000 + 100,
                 )
-                for s, card in zip(statements, cards, strict=True)
+                for m, card in zip(member_rows, cards, strict=True)
                 for n in range(lines)
             ),
             batch_size=5000,
@@ -190,6 +196,132 @@ def fill(members: int, lines: int) -> tuple[str, list[str]]:
         session.create()
         keys.append(session.session_key)
     return str(month), keys
+
+
+#: The further members of ``--population``, in the shape of the core system's imports. Member
+#: numbers start with P (the measured ones with B); every second member registered for the web
+#: (an account and a web delivery preference before the month's cutoff).
+POPULATION_SQL = [
+    (
+        "members",
+        """INSERT INTO members_member (member_no, name_kanji, name_kana, birth_date, postal_code,
+               address, email, status, cancelled_on, fee_exempt, paper_required, program_excluded,
+               created_at, updated_at)
+           SELECT 'P' || lpad(i::text, 9, '0'), '会員 ' || i, 'カイイン',
+                  date '1950-01-01' + (i %% 20000), '020-0021', '岩手県盛岡市中央通' || (i %% 100),
+                  '', 'active', NULL, false, false, false, now(), now()
+           FROM generate_series(1, %(population)s) AS i""",
+    ),
+    (
+        "cards",
+        """INSERT INTO members_card (member_id, product_id, number_hash, last4, expiry, is_active,
+               created_at, updated_at)
+           SELECT m.id, %(product)s, md5(m.member_no) || md5(m.member_no || 'x'),
+                  right(m.member_no, 4), '2029-12', true, now(), now()
+           FROM members_member m WHERE m.member_no LIKE 'P%%'""",
+    ),
+    (
+        "delivery preferences",
+        """INSERT INTO members_deliverypreference (member_id, method, recorded_at, source, reason,
+               actor)
+           SELECT m.id, 'web', %(registered)s, 'registration', '', ''
+           FROM members_member m WHERE m.member_no LIKE 'P%%' AND m.id %% 2 = 0""",
+    ),
+    (
+        "web accounts",
+        """INSERT INTO accounts_account (password, last_login, is_superuser, login_id, member_id,
+               email, personal_message, source, is_active, is_staff, created_at, deactivated_at,
+               lockout_notified_at)
+           SELECT %(password)s, NULL, false, lower(m.member_no), m.id, '', 'さくら',
+                  'registration', true, false, %(registered)s, NULL, NULL
+           FROM members_member m WHERE m.member_no LIKE 'P%%' AND m.id %% 2 = 0""",
+    ),
+    (
+        "usage lines",
+        """INSERT INTO statements_usageline (member_id, card_id, billing_month, line_no, use_date,
+               merchant, user_kind, payment_type, installment, use_amount, billed_amount, note,
+               batch_id)
+           SELECT c.member_id, c.id, %(month)s, k, %(first_use)s + ((k * 7 + c.id) %% 28)::int,
+                  '加盟店 ' || k, CASE WHEN k %% 4 = 0 THEN '家族' ELSE '本人' END, '1回', '',
+                  500 + ((c.id * 31 + k * 977) %% 20000), 500 + ((c.id * 31 + k * 977) %% 20000),
+                  '', NULL
+           FROM members_card c JOIN members_member m ON m.id = c.member_id
+           CROSS JOIN generate_series(1, %(lines)s) AS k
+           WHERE m.member_no LIKE 'P%%'""",
+    ),
+]
+
+
+def _step(label: str, work: Callable[[], object]) -> None:
+    started = time.perf_counter()
+    work()
+    print(f"    {label:30} {time.perf_counter() - started:7.1f} s", flush=True)
+
+
+def fill_population(population: int, lines: int) -> None:
+    """The ``--population`` members with their cards, accounts and usage lines of the month."""
+    from django.db import connection
+
+    from meisai import billing_calendar
+    from meisai.accounts.models import Account
+    from meisai.members.models import Product
+
+    month = billing_calendar.latest_billing_month()
+    first_use, _ = billing_calendar.usage_period(month)
+    template = Account(login_id="template")
+    template.set_password("bench-password-1")
+    params = {
+        "population": population,
+        "lines": lines,
+        "month": str(month),
+        "first_use": first_use,
+        "product": Product.objects.get(code="STD").pk,
+        "password": template.password,
+        "registered": billing_calendar.registration_cutoff(month.previous()),
+    }
+
+    print(f"  population: {population:,} members × {lines} usage lines", flush=True)
+    for label, sql in POPULATION_SQL:
+        _step(label, lambda sql=sql: connection.cursor().execute(sql, params))
+    # Fresh statistics, so the close plans its joins for the real table sizes.
+    _step("VACUUM ANALYZE", lambda: connection.cursor().execute("VACUUM ANALYZE"))
+
+
+def close_and_publish() -> None:
+    """Confirm the month with ``statement_close`` and publish it (without the emails)."""
+    from django.db import connection
+
+    from meisai import billing_calendar
+    from meisai.clock import JST
+    from meisai.statements.close import statement_close
+
+    month = billing_calendar.latest_billing_month()
+    _step("statement_close", lambda: statement_close(month=month, actor="bench"))
+    published = dt.datetime.combine(
+        billing_calendar.confirmation_date(month), dt.time(9), tzinfo=JST
+    )
+    _step(
+        "publish (UPDATE)",
+        lambda: connection.cursor().execute(
+            "UPDATE statements_statement SET published_at = %s"
+            " WHERE billing_month = %s AND published_at IS NULL",
+            [published, str(month)],
+        ),
+    )
+    _step("VACUUM ANALYZE", lambda: connection.cursor().execute("VACUUM ANALYZE"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM members_member), (SELECT count(*) FROM"
+            " statements_usageline), (SELECT count(*) FROM statements_statement WHERE"
+            " published_at IS NOT NULL), (SELECT count(*) FROM accounts_account)"
+        )
+        members, usage_lines, statements, accounts = cursor.fetchone()
+    print(
+        f"  database: {members:,} members, "
+        f"{usage_lines:,} usage lines, {statements:,} published statements, "
+        f"{accounts:,} web accounts",
+        flush=True,
+    )
 
 
 LUA = """
@@ -269,7 +401,8 @@ def main() -> None:
     print(
         f"statement page benchmark: {args.members} members × {args.lines} lines, "
         f"{args.connections} connections, gunicorn gthread {args.workers}×{args.threads}, "
-        f"cache {'Redis' if args.redis else 'per process'}, max-requests {args.max_requests or 'off'}",
+        f"cache {'Redis' if args.redis else 'per process'}, max-requests {args.max_requests or 'off'}"
+        + (f", population {args.population:,}" if args.population else ""),
         flush=True,
     )
     recreate_database(args.database)
@@ -279,6 +412,10 @@ def main() -> None:
         started = time.perf_counter()
         month, keys = fill(args.members, args.lines)
         print(f"  data: {time.perf_counter() - started:.1f} s (billing month {month})", flush=True)
+        if args.population:
+            fill_population(args.population, args.population_lines)
+        close_and_publish()
+        print(f"  fill, close and publish: {time.perf_counter() - started:.1f} s", flush=True)
 
         from meisai.core.management.commands.serve import gunicorn_argv
 
