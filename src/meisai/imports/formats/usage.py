@@ -76,7 +76,6 @@ _TABLE_COLUMNS = ("member_id", "billing_month", "line_no") + tuple(c for _, c in
 
 _INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
 _DECIMAL_RE = re.compile(r"-?[0-9,]*\.[0-9]*", re.ASCII)
-_LINE_NO_RE = re.compile(r"[0-9]{1,9}", re.ASCII)
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII)
 _INSTALLMENT_RE = re.compile(r"([0-9]{1,3})/([0-9]{1,3})", re.ASCII)
@@ -330,10 +329,16 @@ def _check_rows(  # noqa: C901 — one hot loop, kept flat for speed
         elif not month.isascii() or month != month.strip():
             month = to_half_width(month).strip()
 
+        # ASCII digit tests with str methods: the common case costs a third of a regex match.
         line_no_text = f[i_no]
-        if not _LINE_NO_RE.fullmatch(line_no_text):
+        if not (line_no_text.isascii() and line_no_text.isdigit()):
             line_no_text = to_half_width(line_no_text).strip()
-        if _LINE_NO_RE.fullmatch(line_no_text) and int(line_no_text) > 0:
+        if (
+            len(line_no_text) <= 9
+            and line_no_text.isascii()
+            and line_no_text.isdigit()
+            and int(line_no_text) > 0
+        ):
             line_no = int(line_no_text)
         else:
             add(line, "line_no", f[i_no], "not a positive whole number")
@@ -384,13 +389,19 @@ def _check_rows(  # noqa: C901 — one hot loop, kept flat for speed
                 installment = to_half_width(installment).strip()
 
         use_text = f[i_use]
-        if not _INT_RE.fullmatch(use_text):
+        if not (
+            use_text.isascii()
+            and (use_text.isdigit() or (use_text[:1] == "-" and use_text[1:].isdigit()))
+        ):
             use_text = to_half_width(use_text).strip()
             if not _INT_RE.fullmatch(use_text):
                 add(line, "use_amount", f[i_use], _amount_problem(use_text))
                 ok = False
         billed_text = f[i_billed]
-        if not _INT_RE.fullmatch(billed_text):
+        if not (
+            billed_text.isascii()
+            and (billed_text.isdigit() or (billed_text[:1] == "-" and billed_text[1:].isdigit()))
+        ):
             billed_text = to_half_width(billed_text).strip()
             if not _INT_RE.fullmatch(billed_text):
                 add(line, "billed_amount", f[i_billed], _amount_problem(billed_text))
@@ -619,17 +630,18 @@ def _text(value: str) -> str:
 def _copy_text(rows: list[Row], *, file_line: bool, tail: str) -> bytes:
     """``rows`` in COPY text format, built by hand (much faster than per-row adaptation): with
     the file line first for the staging table, with ``tail`` (the batch id) for the usage table.
-    Only merchant, note and installment are free text; every other value was checked already."""
+    Only merchant and note are free text; every other value was checked already (an
+    installment is empty or ``n/m``)."""
     return "".join(
         [
             f"{line}\t{member_id}\t{month}\t{line_no}\t"
             f"{_NULL if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
-            f"{user}\t{payment}\t{_text(installment)}\t{use_amount}\t{billed_amount}\t"
+            f"{user}\t{payment}\t{installment}\t{use_amount}\t{billed_amount}\t"
             f"{_text(note)}{tail}"
             if file_line
             else f"{member_id}\t{month}\t{line_no}\t"
             f"{_NULL if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
-            f"{user}\t{payment}\t{_text(installment)}\t{use_amount}\t{billed_amount}\t"
+            f"{user}\t{payment}\t{installment}\t{use_amount}\t{billed_amount}\t"
             f"{_text(note)}{tail}"
             for (
                 line,
