@@ -339,8 +339,8 @@ BASELINES = [
 #: Read as the shape of the table the importer fills — its columns, checks and indexes — which
 #: is also what the issue's own figures imply: a staging table plus ``INSERT … SELECT`` into the
 #: real table at 0.6–0.7 of the baseline, and ``bulk_create`` at 0.1, hold only for a baseline
-#: that pays the real table's indexes (against a plain-table COPY they come out near 0.2 and
-#: 0.03). The other baselines are printed for comparison.
+#: that pays the real table's indexes (against a plain-table COPY they would come out near
+#: 0.25 and 0.03). The other baselines are printed for comparison.
 HEADLINE = "bare_copy_usage_s"
 
 
