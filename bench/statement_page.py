@@ -5,8 +5,8 @@ account, a card and ``--lines`` usage lines of the latest billing month, confirm
 ``statement_close`` and publishes it (an ``UPDATE`` of ``published_at``; no emails), and logs
 every member in by writing a session row directly (Django's auth keys plus the login time the
 accounts app's session limit reads). It then serves the app with the production server
-setup (``meisai serve``'s gunicorn, gthread workers) and drives ``wrk`` on 127.0.0.1 at
-``--connections`` connections:
+setup (``meisai serve``'s gunicorn, gthread, its default workers × threads) and drives
+``wrk`` on 127.0.0.1 at ``--connections`` connections:
 
 1. ``/healthz``, a trivial Django view of the same server, as the baseline;
 2. ``/statements/YYYY-MM/`` with a Lua script rotating the members' session cookies;
@@ -60,8 +60,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=20, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=10, help="seconds of warm-up load")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn processes (default: meisai serve's, 4)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="threads per process (default: meisai serve's, 2)"
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database", default="meisai_bench_pages")
     parser.add_argument("--redis", action=argparse.BooleanOptionalAction, default=True)
@@ -397,6 +401,11 @@ def main() -> None:
         redis.Redis.from_url(REDIS_URL).flushdb()
     os.environ.pop("REDIS_URL", None)
     os.environ.update(env)
+    # meisai serve's defaults, read once the environment above is in place.
+    from meisai import config
+
+    args.workers = args.workers or config.SERVE_WORKERS
+    args.threads = args.threads or config.SERVE_THREADS
 
     print(
         f"statement page benchmark: {args.members} members × {args.lines} lines, "

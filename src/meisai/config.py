@@ -54,8 +54,9 @@ ISSUER_NAME: str = env.str("MEISAI_ISSUER_NAME", default="日専連パートナ�
 OPERATOR_EMAILS: list[str] = env.list("MEISAI_OPERATOR_EMAILS", default=[])
 #: gunicorn for ``meisai serve``: address to bind, worker processes and threads per worker.
 SERVE_BIND: str = env.str("MEISAI_BIND", default="127.0.0.1:8000")
-SERVE_WORKERS: int = env.int("MEISAI_WEB_WORKERS", default=2)
-SERVE_THREADS: int = env.int("MEISAI_WEB_THREADS", default=8)
+# Two gunicorn processes per core with two threads each (meisai serve's docstring says why).
+SERVE_WORKERS: int = env.int("MEISAI_WEB_WORKERS", default=4)
+SERVE_THREADS: int = env.int("MEISAI_WEB_THREADS", default=2)
 #: Celery worker processes for ``meisai worker``.
 WORKER_CONCURRENCY: int = env.int("MEISAI_WORKER_CONCURRENCY", default=2)
 #: Maintenance windows, "start/end" in ISO 8601 with offset, separated by commas.

@@ -2,6 +2,15 @@
 
 Put it behind a reverse proxy that terminates TLS (docs/deployment.md). Static files are served
 by WhiteNoise from ``MEISAI_STATIC_ROOT`` (run ``meisai collectstatic`` when deploying).
+
+Workers and threads (``MEISAI_WEB_WORKERS``, ``MEISAI_WEB_THREADS``) default to 4 × 2: two
+processes per core of a 2-core node, two threads each. A page is almost all Python (the
+statement body comes from the cache, the session and the account from Redis), so threads of one
+process mostly wait for each other's GIL; with 8 threads per process the slowest requests queued
+behind the others. Measured with bench/statement_page.py on the 2-core machine (64 connections):
+the cached statement page at 550–623 requests/s with p99 212–302 ms at 4 × 2 (three runs),
+against 514–553 requests/s with p99 277–339 ms at 2 × 8 (three runs); 3 × 4 was no better. Two
+threads per process still overlap the Redis and database waits.
 """
 
 from __future__ import annotations
