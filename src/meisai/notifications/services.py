@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 
 from meisai.clock import now
@@ -59,21 +59,59 @@ def _message(email: Email, moment: Any) -> OutboxMessage:
     )
 
 
-def email_enqueue_many(emails: Iterable[Email], *, batch_size: int = 2000) -> int:
+def email_enqueue_many(emails: Iterable[Email], *, batch_size: int = 5000) -> int:
     """Queue emails; keys already in the outbox are skipped. Returns how many were offered."""
     moment = now()
+    store = _store_by_copy if connection.vendor == "postgresql" else _store_by_bulk_create
     count = 0
     batch: list[OutboxMessage] = []
     for email in emails:
         batch.append(_message(email, moment))
         count += 1
         if len(batch) >= batch_size:
-            OutboxMessage.objects.bulk_create(batch, ignore_conflicts=True)
+            store(batch)
             batch = []
     if batch:
-        OutboxMessage.objects.bulk_create(batch, ignore_conflicts=True)
+        store(batch)
     transaction.on_commit(outbox_kick)
     return count
+
+
+def _store_by_bulk_create(batch: list[OutboxMessage]) -> None:
+    OutboxMessage.objects.bulk_create(batch, ignore_conflicts=True)
+
+
+#: The outbox columns a new message fills (``id`` and ``sent_at`` are left to the table).
+_COPY_COLUMNS = (
+    "key", "template", "to", "subject", "body_text", "body_html", "status", "attempts",
+    "next_attempt_at", "created_at", "last_error",
+)  # fmt: skip
+_STAGE = "meisai_outbox_stage"
+
+
+def _store_by_copy(batch: list[OutboxMessage]) -> None:
+    """PostgreSQL: the batch streams by COPY into a temporary table, and one ``INSERT … SELECT
+    … ON CONFLICT (key) DO NOTHING`` adds the messages whose key is new — the same skip rule as
+    ``bulk_create(ignore_conflicts=True)`` at a fraction of its cost per row (a month's million
+    emails). The batch is built before the COPY opens: the caller's rows may come from a
+    server-side cursor on the same connection, which cannot be read while a COPY runs."""
+    table = OutboxMessage._meta.db_table
+    columns = ", ".join(f'"{name}"' for name in _COPY_COLUMNS)  # "to" is an SQL keyword
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {_STAGE} ON COMMIT DROP AS"  # noqa: S608 — names from the model
+            f" SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            for message in batch:
+                copy.write_row([getattr(message, name) for name in _COPY_COLUMNS])
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGE}"  # noqa: S608
+            " ON CONFLICT (key) DO NOTHING"
+        )
+        cursor.execute(f"DROP TABLE {_STAGE}")
 
 
 def email_enqueue(*, key: str, template: str, to: str, context: Mapping[str, Any]) -> None:
