@@ -31,25 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from sample_data import MERCHANTS  # bench/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_DB = "meisai_bench_national"
 MONTH = "2025-06"
-MERCHANTS = [
-    "イオン盛岡南店",
-    "ユニバース盛岡店",
-    "ケーズデンキ盛岡本店",
-    "ENEOS 盛岡インター SS",
-    "マルイチ 北上店",
-    "さわや書店 フェザン店",
-    "JR東日本 盛岡駅",
-    "岩手県交通",
-    "ツルハドラッグ 花巻店",
-    "Amazon.co.jp",
-    "楽天市場",
-    "東北電力",
-    "NTTドコモ",
-]
 PAYMENTS = [("1回", "", 1)] * 8 + [("2回", "1/2", 2), ("分割", "3/10", 10)]
 
 

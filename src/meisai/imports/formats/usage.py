@@ -632,31 +632,26 @@ def _copy_text(rows: list[Row], *, file_line: bool, tail: str) -> bytes:
     the file line first for the staging table, with ``tail`` (the batch id) for the usage table.
     Only merchant and note are free text; every other value was checked already (an
     installment is empty or ``n/m``)."""
-    return "".join(
-        [
-            f"{line}\t{member_id}\t{month}\t{line_no}\t"
-            f"{_NULL if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
-            f"{user}\t{payment}\t{installment}\t{use_amount}\t{billed_amount}\t"
-            f"{_text(note)}{tail}"
-            if file_line
-            else f"{member_id}\t{month}\t{line_no}\t"
-            f"{_NULL if card_id is None else card_id}\t{use_date}\t{_text(merchant)}\t"
-            f"{user}\t{payment}\t{installment}\t{use_amount}\t{billed_amount}\t"
-            f"{_text(note)}{tail}"
-            for (
-                line,
-                member_id,
-                month,
-                line_no,
-                card_id,
-                use_date,
-                merchant,
-                user,
-                payment,
-                installment,
-                use_amount,
-                billed_amount,
-                note,
-            ) in rows
-        ]
-    ).encode()
+    lines = []
+    for (
+        line,
+        member_id,
+        month,
+        line_no,
+        card_id,
+        use_date,
+        merchant,
+        user,
+        payment,
+        installment,
+        use_amount,
+        billed_amount,
+        note,
+    ) in rows:
+        text = (
+            f"{member_id}\t{month}\t{line_no}\t{_NULL if card_id is None else card_id}\t"
+            f"{use_date}\t{_text(merchant)}\t{user}\t{payment}\t{installment}\t{use_amount}\t"
+            f"{billed_amount}\t{_text(note)}{tail}"
+        )
+        lines.append(f"{line}\t{text}" if file_line else text)
+    return "".join(lines).encode()
