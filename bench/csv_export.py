@@ -49,7 +49,7 @@ def fill(lines: int) -> tuple[object, int]:
     from meisai.accounts.models import Account
     from meisai.clock import JST
     from meisai.members.models import Card, Member, Product
-    from meisai.statements.models import Statement, StatementLine
+    from meisai.statements.models import Statement, UsageLine
 
     product = Product.objects.create(code="STD", name="日専連カード")
     member = Member.objects.create(
@@ -67,20 +67,11 @@ def fill(lines: int) -> tuple[object, int]:
     for month in months:
         first_use, _ = billing_calendar.usage_period(month)
         amounts = [(n * 1371) % 20000 - 500 for n in range(lines)]
-        statement = Statement.objects.create(
-            member=member,
-            billing_month=str(month),
-            delivery="web",
-            usage_total=sum(amounts),
-            total=sum(amounts),
-            line_count=lines,
-            debit_date=billing_calendar.debit_date(month),
-            confirmed_at=dt.datetime.combine(month.day(10), dt.time(3), tzinfo=JST),
-            published_at=dt.datetime.combine(month.day(14), dt.time(9), tzinfo=JST),
-        )
-        StatementLine.objects.bulk_create(
-            StatementLine(
-                statement=statement,
+        # The month's usage lines as the import stores them; the statement reads them back.
+        UsageLine.objects.bulk_create(
+            UsageLine(
+                member=member,
+                billing_month=str(month),
                 line_no=n + 1,
                 card=card,
                 use_date=first_use + dt.timedelta(days=n % 28),
@@ -92,6 +83,17 @@ def fill(lines: int) -> tuple[object, int]:
                 billed_amount=amount,
             )
             for n, amount in enumerate(amounts)
+        )
+        Statement.objects.create(
+            member=member,
+            billing_month=str(month),
+            delivery="web",
+            usage_total=sum(amounts),
+            total=sum(amounts),
+            line_count=lines,
+            debit_date=billing_calendar.debit_date(month),
+            confirmed_at=dt.datetime.combine(month.day(10), dt.time(3), tzinfo=JST),
+            published_at=dt.datetime.combine(month.day(14), dt.time(9), tzinfo=JST),
         )
         rows += lines
     return account, rows

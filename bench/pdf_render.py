@@ -57,8 +57,8 @@ def _setup() -> None:
 def build_view(index: int, lines: int):  # noqa: ANN201 - a StatementView, imported lazily
     from meisai.billing_calendar import BillingMonth
     from meisai.members.models import Card, Member
-    from meisai.statements.models import Statement, StatementLine
-    from meisai.statements.selectors import LineGroup, StatementView
+    from meisai.statements.models import Statement, UsageLine
+    from meisai.statements.selectors import FeeLine, LineGroup, StatementView
 
     member = Member(name_kanji=f"盛岡 太郎{index % 97}", member_no=f"B{index:07d}")
     cards = [
@@ -72,11 +72,14 @@ def build_view(index: int, lines: int):  # noqa: ANN201 - a StatementView, impor
         usage_total=sum(amounts),
         fee_total=165,
         total=sum(amounts) + 165,
+        line_count=lines + 1,
         points_granted=1000 if index % 3 == 0 else 0,
         debit_date=dt.date(2025, 4, 28),
     )
     line_rows = [
-        StatementLine(
+        UsageLine(
+            member=member,
+            billing_month=statement.billing_month,
             line_no=n + 1,
             card=cards[n % 2],
             use_date=dt.date(2025, 3, (index + n) % 28 + 1),
@@ -98,13 +101,8 @@ def build_view(index: int, lines: int):  # noqa: ANN201 - a StatementView, impor
         for card in cards
         for user in ("本人", "家族")
     ]
-    fee = StatementLine(
-        line_no=lines + 1,
-        kind="paper_fee",
-        merchant="紙明細発行手数料",
-        use_amount=165,
-        billed_amount=165,
-    )
+    # The paper fee is the statement's fee_total, as selectors.statement_lines() synthesizes it.
+    fee = FeeLine(amount=statement.fee_total, line_no=statement.line_count)
     return StatementView(
         statement=statement,
         month=BillingMonth(2025, 4),

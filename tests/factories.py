@@ -11,6 +11,7 @@ from meisai.accounts.models import Account
 from meisai.clock import JST
 from meisai.members import cards
 from meisai.members.models import Card, DeliveryPreference, Member, Phone, Product
+from meisai.statements.models import UsageLine
 
 
 class ProductFactory(DjangoModelFactory):
@@ -129,7 +130,13 @@ class PointBalanceFactory(DjangoModelFactory):
 
 
 class StatementFactory(DjangoModelFactory):
-    """A confirmed and published statement; build its lines with StatementLineFactory."""
+    """A confirmed and published statement.
+
+    Its usage lines are its member's UsageLine rows of its billing month (make them with
+    :func:`statement_usage_line`); its paper fee is ``fee_total``, which the selectors print as
+    the last line (``line_count`` counts it). Keep ``usage_total`` and ``line_count`` in step
+    with the lines you make: nothing checks them here.
+    """
 
     class Meta:
         model = "statements.Statement"
@@ -147,22 +154,14 @@ class StatementFactory(DjangoModelFactory):
     published_at = dt.datetime(2025, 4, 14, 9, 0, tzinfo=JST)
 
 
-class StatementLineFactory(DjangoModelFactory):
-    class Meta:
-        model = "statements.StatementLine"
+def statement_usage_line(statement, **fields) -> UsageLine:
+    """A usage line of ``statement``: its member's usage line of its billing month.
 
-    statement = factory.SubFactory(StatementFactory)
-    kind = "usage"
-    line_no = factory.Sequence(lambda n: n + 1)
-    card = None
-    use_date = dt.date(2025, 3, 15)
-    merchant = "盛岡百貨店"
-    user_kind = "本人"
-    payment_type = "1回"
-    installment = ""
-    use_amount = 5000
-    billed_amount = factory.LazyAttribute(lambda line: line.use_amount)
-    note = ""
+    ``fields`` are UsageLineFactory's (line_no, card, merchant, use_amount, …). The paper fee is
+    no line of its own: give the statement ``fee_total`` (and count it in ``line_count``)."""
+    return UsageLineFactory(
+        member=statement.member, billing_month=statement.billing_month, **fields
+    )
 
 
 class MagazineIssueFactory(DjangoModelFactory):

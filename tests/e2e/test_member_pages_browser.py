@@ -13,7 +13,7 @@ from django.db import transaction
 from meisai import billing_calendar
 from meisai.clock import JST, now
 from meisai.members.models import DeliveryPreference
-from tests.factories import AccountFactory, CardFactory, StatementFactory, StatementLineFactory
+from tests.factories import AccountFactory, CardFactory, StatementFactory, statement_usage_line
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ def _fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
-@transaction.atomic  # the statement and its lines commit together (the database checks the total)
+@transaction.atomic  # the live server sees the statement and its usage lines together
 def _statement_of_latest_month(member, card):
     month = billing_calendar.latest_billing_month()
     statement = StatementFactory(
@@ -36,11 +36,9 @@ def _statement_of_latest_month(member, card):
         confirmed_at=dt.datetime.combine(month.day(10), dt.time(3), tzinfo=JST),
         published_at=dt.datetime.combine(month.day(13), dt.time(9), tzinfo=JST),
     )
-    StatementLineFactory(
-        statement=statement, line_no=1, card=card, merchant="盛岡百貨店", use_amount=12000
-    )
-    StatementLineFactory(
-        statement=statement,
+    statement_usage_line(statement, line_no=1, card=card, merchant="盛岡百貨店", use_amount=12000)
+    statement_usage_line(
+        statement,
         line_no=2,
         card=card,
         merchant="=髙橋商店㈱",

@@ -15,7 +15,7 @@ from meisai.members.models import DeliveryPreference
 from meisai.members.selectors import delivery_method_at
 from meisai.statements import close as close_module
 from meisai.statements import fees
-from meisai.statements.models import MonthClose, Statement, StatementLine, UsageLine
+from meisai.statements.models import LineKind, MonthClose, Statement, UsageLine
 from meisai.statements.selectors import statement_lines
 from meisai.statements.services import CloseRefused, ReconciliationError, statement_close
 from tests.factories import (
@@ -56,7 +56,6 @@ def test_registered_2025_04_09_23_59_59_gets_april_on_the_web_without_fee():
     assert statement.delivery == "web"
     assert (statement.usage_total, statement.fee_total, statement.total) == (12_000, 0, 12_000)
     assert [line.kind for line in statement_lines(statement=statement)] == ["usage"]
-    assert not statement.lines.exists()
 
 
 def test_registered_2025_04_10_00_00_00_gets_april_on_paper_with_165_yen_and_may_on_the_web():
@@ -74,7 +73,8 @@ def test_registered_2025_04_10_00_00_00_gets_april_on_paper_with_165_yen_and_may
     assert april.delivery == "paper"
     assert (april.usage_total, april.fee_total, april.total) == (12_000, 165, 12_165)
     assert april.line_count == 2
-    fee = april.lines.get(kind=StatementLine.Kind.PAPER_FEE)
+    fee = statement_lines(statement=april)[-1]
+    assert fee.kind == LineKind.PAPER_FEE
     assert (fee.line_no, fee.merchant, fee.billed_amount, fee.use_amount) == (
         2,
         "紙明細発行手数料(税込)",
@@ -122,7 +122,7 @@ def test_iris_member_is_never_charged():
 
     statement = statement_of(member, "2025-04")
     assert (statement.delivery, statement.fee_total, statement.total) == ("paper", 0, 8_000)
-    assert not statement.lines.filter(kind="paper_fee").exists()
+    assert [line.kind for line in statement_lines(statement=statement)] == ["usage"]
 
 
 def test_fee_exempt_member_is_never_charged():
@@ -225,11 +225,9 @@ def test_the_statement_reads_the_usage_lines_in_statement_order_with_the_fee_las
         ("UsageLine", "usage", 3, "A-self", 5_000, 5_000, "", ""),
         ("UsageLine", "usage", 2, "A-family", 5_000, 5_000, "", ""),
         ("UsageLine", "usage", 1, "B1", 5_000, 5_000, "", ""),
-        ("StatementLine", "paper_fee", 5, "紙明細発行手数料(税込)", 165, 165, "", ""),
+        ("FeeLine", "paper_fee", 5, "紙明細発行手数料(税込)", 165, 165, "", ""),
     ]
     assert statement.line_count == 5
-    # Not copied: the statement's only row of its own is the fee.
-    assert list(statement.lines.values_list("kind", flat=True)) == ["paper_fee"]
 
 
 def test_another_members_or_months_usage_lines_are_not_on_the_statement():
@@ -290,7 +288,6 @@ def test_a_second_close_changes_nothing():
     UsageLineFactory(member=member, billing_month="2025-04", billed_amount=3_000)
     first = close("2025-04")
     before = list(Statement.objects.values_list("id", "total", "confirmed_at"))
-    lines_before = list(StatementLine.objects.values_list("id", "billed_amount"))
     usage_before = list(UsageLine.objects.values_list("id", "billed_amount"))
 
     again = close("2025-04", at=jst(2025, 4, 20, 10, 0))
@@ -299,7 +296,6 @@ def test_a_second_close_changes_nothing():
     assert again.outcome == "already_confirmed"
     assert (again.statements, again.statement_total, again.fee_total) == (1, 3_165, 165)
     assert list(Statement.objects.values_list("id", "total", "confirmed_at")) == before
-    assert list(StatementLine.objects.values_list("id", "billed_amount")) == lines_before
     assert list(UsageLine.objects.values_list("id", "billed_amount")) == usage_before
     assert MonthClose.objects.get().confirmed_at == jst(2025, 4, 11, 12, 0)
 
@@ -314,7 +310,6 @@ def test_dry_run_reports_and_writes_nothing():
     assert result.outcome == "dry_run"
     assert (result.statements, result.fees, result.statement_total) == (1, 1, 3_165)
     assert Statement.objects.count() == 0
-    assert StatementLine.objects.count() == 0
     assert MonthClose.objects.count() == 0
     assert AuditEntry.objects.count() == audits
 
@@ -333,28 +328,25 @@ def test_close_before_the_cutoff_is_refused_and_changes_nothing():
 def test_a_close_that_does_not_reconcile_confirms_nothing_and_records_the_failure(monkeypatch):
     member = MemberFactory()
     UsageLineFactory(member=member, billing_month="2025-04", billed_amount=3_000)
-    fee_lines = close_module._insert_fee_lines
+    insert_statements = close_module._insert_statements
 
-    def one_yen_too_many(*, month):
-        fee_lines(month=month)
-        statement = Statement.objects.get(billing_month=str(month))
-        StatementLine.objects.create(
-            statement=statement, line_no=99, merchant="x", use_amount=1, billed_amount=1
-        )
+    def one_line_missed(*, month, moment):
+        insert_statements(month=month, moment=moment)
+        # A line the statements did not take in: only the reconciliation can tell.
+        UsageLineFactory(billing_month=str(month), line_no=1, billed_amount=1)
 
-    monkeypatch.setattr(close_module, "_insert_fee_lines", one_yen_too_many)
+    monkeypatch.setattr(close_module, "_insert_statements", one_line_missed)
 
     with pytest.raises(ReconciliationError, match="照合が一致しません"):
         close("2025-04")
 
     assert Statement.objects.count() == 0
-    assert StatementLine.objects.count() == 0
     record = MonthClose.objects.get(billing_month="2025-04")
     assert record.status == MonthClose.Status.FAILED
     assert "照合が一致しません" in record.error
     assert record.statements == 0
 
-    monkeypatch.setattr(close_module, "_insert_fee_lines", fee_lines)
+    monkeypatch.setattr(close_module, "_insert_statements", insert_statements)
     assert close("2025-04").outcome == "confirmed"
     assert MonthClose.objects.get().error == ""
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from meisai.clock import JST
 from meisai.statements.csv_export import HEADER, cp932_twin, neutralise
-from tests.factories import AccountFactory, CardFactory, StatementFactory, StatementLineFactory
+from tests.factories import AccountFactory, CardFactory, StatementFactory, statement_usage_line
 
 pytestmark = pytest.mark.django_db
 
@@ -42,25 +42,15 @@ def statement_with(member, month, merchants_and_amounts, *, card=None, fee=0):
         line_count=len(merchants_and_amounts) + (1 if fee else 0),
     )
     for number, (merchant, amount) in enumerate(merchants_and_amounts, start=1):
-        StatementLineFactory(
-            statement=statement,
+        statement_usage_line(
+            statement,
             line_no=number,
             card=card,
             merchant=merchant,
             use_amount=amount,
             use_date=dt.date(2025, 3, number),
         )
-    if fee:
-        StatementLineFactory(
-            statement=statement,
-            kind="paper_fee",
-            line_no=len(merchants_and_amounts) + 1,
-            use_date=None,
-            merchant="紙明細発行手数料",
-            user_kind="",
-            payment_type="",
-            use_amount=fee,
-        )
+    # the fee (if any) is fee_total, printed by the selectors as line len(...) + 1
     return statement
 
 
@@ -130,7 +120,7 @@ def test_csv_is_cp932_by_default_and_parses_back_to_the_lines(member_client, acc
             "-1200",
             "",
         ],
-        ["2025-04", "", "", "", "紙明細発行手数料", "", "", "165", "165", ""],
+        ["2025-04", "", "", "", "紙明細発行手数料(税込)", "", "", "165", "165", ""],
     ]
     assert b'"\x83J\x83t\x83F ""Le Ciel"", \x90\xb7\x89\xaa"' in data  # RFC 4180 quoting
 
@@ -224,11 +214,11 @@ def test_every_character_becomes_something_cp932_holds(char):
 def test_any_merchant_text_parses_back_neutralised(merchant):
     """Whatever the merchant text, the UTF-8 file parses back to it, quoted if it could run."""
     from meisai.statements.csv_export import csv_chunks, line_row
-    from meisai.statements.models import Statement, StatementLine
+    from meisai.statements.models import Statement, UsageLine
 
     statement = Statement(billing_month="2025-04")
-    line = StatementLine(
-        statement=statement,
+    line = UsageLine(
+        billing_month=statement.billing_month,
         line_no=1,
         merchant=merchant,
         user_kind="本人",

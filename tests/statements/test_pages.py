@@ -17,7 +17,7 @@ from tests.factories import (
     CardFactory,
     DeliveryPreferenceFactory,
     StatementFactory,
-    StatementLineFactory,
+    statement_usage_line,
 )
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ APRIL_20 = dt.datetime(2025, 4, 20, 12, 0, tzinfo=JST)
 
 
 def published(member, month, lines, *, fee=0, points=0, debit=None):
-    """A confirmed, published statement of ``month`` with ``lines`` (kwargs per line)."""
+    """A confirmed, published statement of ``month`` with ``lines`` (kwargs per usage line)."""
     usage_total = sum(line.get("billed_amount", line.get("use_amount", 5000)) for line in lines)
     statement = StatementFactory(
         member=member,
@@ -39,18 +39,8 @@ def published(member, month, lines, *, fee=0, points=0, debit=None):
         **({"debit_date": debit} if debit else {}),
     )
     for number, line in enumerate(lines, start=1):
-        StatementLineFactory(statement=statement, line_no=number, **line)
-    if fee:
-        StatementLineFactory(
-            statement=statement,
-            kind="paper_fee",
-            line_no=len(lines) + 1,
-            use_date=None,
-            merchant="紙明細発行手数料",
-            user_kind="",
-            payment_type="",
-            use_amount=fee,
-        )
+        statement_usage_line(statement, line_no=number, **line)
+    # the fee (if any) is fee_total, printed by the selectors as line len(lines) + 1
     return statement
 
 

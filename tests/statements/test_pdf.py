@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from meisai.clock import JST
 from meisai.statements.models import Statement
-from tests.factories import AccountFactory, CardFactory, StatementFactory, StatementLineFactory
+from tests.factories import AccountFactory, CardFactory, StatementFactory, statement_usage_line
 
 pytestmark = pytest.mark.django_db
 
@@ -37,27 +37,11 @@ def statement(account):
         points_granted=1000,
         debit_date=dt.date(2025, 4, 28),
     )
-    StatementLineFactory(
-        statement=statement, line_no=1, card=card, merchant="盛岡百貨店", use_amount=12000
+    statement_usage_line(statement, line_no=1, card=card, merchant="盛岡百貨店", use_amount=12000)
+    statement_usage_line(
+        statement, line_no=2, card=card, merchant="髙橋商店㈱", user_kind="家族", use_amount=180
     )
-    StatementLineFactory(
-        statement=statement,
-        line_no=2,
-        card=card,
-        merchant="髙橋商店㈱",
-        user_kind="家族",
-        use_amount=180,
-    )
-    StatementLineFactory(
-        statement=statement,
-        line_no=3,
-        kind="paper_fee",
-        use_date=None,
-        merchant="紙明細発行手数料",
-        user_kind="",
-        payment_type="",
-        use_amount=165,
-    )
+    # line 3 is the paper fee: fee_total=165, printed by the selectors as the last line
     return statement
 
 
@@ -167,7 +151,7 @@ def test_a_character_no_font_has_is_replaced_visibly_and_logged(member_client, s
     march = StatementFactory(
         member=statement.member, billing_month="2025-03", usage_total=500, line_count=1
     )
-    StatementLineFactory(statement=march, line_no=1, merchant="カフェ\U0001f996", use_amount=500)
+    statement_usage_line(march, line_no=1, merchant="カフェ\U0001f996", use_amount=500)
 
     with caplog.at_level(logging.WARNING, logger="meisai.statements.pdf"):
         pdf = member_client.get("/statements/2025-03.pdf").content
@@ -183,8 +167,8 @@ def test_a_long_statement_continues_on_more_pages(member_client, account):
         member=account.member, billing_month="2025-04", usage_total=120 * 100, line_count=120
     )
     for number in range(1, 121):
-        StatementLineFactory(
-            statement=statement,
+        statement_usage_line(
+            statement,
             line_no=number,
             card=card,
             merchant=f"店舗{number:03d}",

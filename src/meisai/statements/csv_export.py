@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
 from meisai.statements.formatting import short_date
-from meisai.statements.models import PaymentType, Statement, StatementLine
+from meisai.statements.models import LineKind, PaymentType, Statement
 from meisai.statements.selectors import Line, statement_view
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def neutralise(text: str) -> str:
 
 def line_row(statement: Statement, line: Line) -> list[str | int]:
     """One CSV row; text cells neutralised, amounts as integers."""
-    if line.kind == StatementLine.Kind.PAPER_FEE:
+    if line.kind == LineKind.PAPER_FEE:
         payment = ""
     else:
         payment = (

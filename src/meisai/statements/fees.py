@@ -1,7 +1,7 @@
 """The paper fee (SPEC 3.3), in one place: who pays for a paper statement, and how much.
 
-A paper statement of billing month M carries one fee line of ``paper_fee_amount()`` (net + tax,
-165 yen) when M ≥ ``paper_fee_start()`` (2025-04) and the member carries none of
+A paper statement of billing month M carries one fee of ``paper_fee_amount()`` (net + tax,
+165 yen; ``Statement.fee_total``, printed as the statement's last line) when M ≥ ``paper_fee_start()`` (2025-04) and the member carries none of
 :data:`EXEMPTING_FLAGS`: programme-excluded (the IRIS card), fee-exempt, or flagged
 paper-required by the core system. A web statement, or a month without lines (no statement),
 never carries one.
@@ -15,6 +15,9 @@ from __future__ import annotations
 from meisai import billing_calendar as cal
 from meisai.billing_calendar import BillingMonth
 from meisai.members.models import Member
+
+#: The merchant text of the paper fee line, as the statement prints it.
+PAPER_FEE_TEXT = "紙明細発行手数料(税込)"
 
 #: A member with any of these set never pays the paper fee.
 EXEMPTING_FLAGS = ("program_excluded", "fee_exempt", "paper_required")

@@ -1,10 +1,11 @@
 """Usage lines from the core system, and the statements the monthly close makes of them.
 
 A statement's lines are the member's usage lines of its billing month (they are not copied)
-plus the lines meisai itself adds (``StatementLine``: the paper fee). A statement is confirmed
-by the close and never changes afterwards, nor do the usage lines it is made of (enforced in
-the database); corrections arrive as usage lines of a later month. Its total is the sum of its
-lines, the paper fee line included.
+plus, when it carries one, the paper fee line, which is the statement's own ``fee_total`` (the
+selectors print it as the last line; one fee per statement by construction). A statement is
+confirmed by the close and never changes afterwards, nor do the usage lines it is made of
+(enforced in the database); corrections arrive as usage lines of a later month. Its total is
+the sum of its lines, the paper fee line included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from __future__ import annotations
 from django.db import models
 
 from meisai.members.models import Card, Member
+
+
+class LineKind(models.TextChoices):
+    """What a line of a statement is: a usage line of the core system, or the paper fee."""
+
+    USAGE = "usage", "ご利用"
+    PAPER_FEE = "paper_fee", "紙明細発行手数料"
 
 
 class UserKind(models.TextChoices):
@@ -30,12 +38,12 @@ class PaymentType(models.TextChoices):
 class UsageLine(models.Model):
     """One line of usage as the core system billed it for a billing month.
 
-    Once the month is closed it is also a line of the member's statement: it carries the same
-    attributes the pages, the PDF and the CSV read on a ``StatementLine`` (``kind`` included).
+    Once the month is closed it is also a line of the member's statement: it carries the
+    attributes the pages, the PDF and the CSV read on every line (``kind`` included).
     """
 
-    #: Read like ``StatementLine.kind``; a usage line is always a usage line (not stored).
-    kind = "usage"
+    #: A usage line is always a usage line (not stored); see ``selectors.FeeLine`` for the other.
+    kind = LineKind.USAGE
 
     # The database vouches for every line's member and card, set-based (migration 0008): one
     # anti-join per INSERT instead of Django's row-by-row foreign-key trigger, which cost the
@@ -147,42 +155,3 @@ class Statement(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["billing_month", "delivery"])]
-
-
-class StatementLine(models.Model):
-    class Kind(models.TextChoices):
-        USAGE = "usage", "ご利用"
-        PAPER_FEE = "paper_fee", "紙明細発行手数料"
-
-    # Both keys checked set-based by the database (migration 0008); statement_line_unique
-    # starts with the statement, so the key needs no index of its own.
-    statement = models.ForeignKey(
-        Statement,
-        on_delete=models.PROTECT,
-        related_name="lines",
-        db_index=False,
-        db_constraint=False,
-    )
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.USAGE)
-    line_no = models.PositiveIntegerField()
-    card = models.ForeignKey(
-        Card, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False
-    )
-    use_date = models.DateField(null=True, blank=True)
-    merchant = models.CharField(max_length=200)
-    user_kind = models.CharField(max_length=4, blank=True)
-    payment_type = models.CharField(max_length=6, blank=True)
-    installment = models.CharField(max_length=9, blank=True)
-    use_amount = models.BigIntegerField()
-    billed_amount = models.BigIntegerField()
-    note = models.CharField(max_length=200, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["statement", "line_no"], name="statement_line_unique"),
-            models.UniqueConstraint(
-                fields=["statement"],
-                condition=models.Q(kind="paper_fee"),
-                name="one_paper_fee_per_statement",
-            ),
-        ]

@@ -25,7 +25,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from meisai.statements.formatting import jp_date, month_label, short_date, yen
-from meisai.statements.models import PaymentType, Statement, StatementLine
+from meisai.statements.models import LineKind, PaymentType, Statement
 from meisai.statements.selectors import Line, StatementView
 
 logger = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ def statement_pdf(*, view: StatementView, issuer: str) -> bytes:
 
 
 def _line(canvas: Canvas, y: float, line: Line) -> None:
-    if line.kind == StatementLine.Kind.PAPER_FEE:
+    if line.kind == LineKind.PAPER_FEE:
         _draw(canvas, _COL_MERCHANT, y, line.merchant, max_width=_COL_PAYMENT - _COL_MERCHANT - 6)
     else:
         _draw(canvas, _COL_DATE, y, short_date(line.use_date))

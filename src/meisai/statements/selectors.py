@@ -21,11 +21,38 @@ from meisai.members import selectors as member_selectors
 from meisai.members.models import Card, Member
 from meisai.members.services import web_delivery_refusal
 from meisai.statements import fees
-from meisai.statements.models import Statement, StatementLine, UsageLine, UserKind
+from meisai.statements.models import LineKind, Statement, UsageLine, UserKind
 
-#: A line of a statement: one of the member's usage lines of the month, or a line meisai added
-#: (the paper fee). Both carry the attributes the pages, the PDF and the CSV read.
-Line = StatementLine | UsageLine
+
+@dataclass(frozen=True)
+class FeeLine:
+    """The paper fee of a statement (``Statement.fee_total``), printed as its last line.
+
+    It carries the attributes the pages, the PDF and the CSV read on a usage line."""
+
+    amount: int
+    line_no: int
+    kind: str = LineKind.PAPER_FEE
+    merchant: str = fees.PAPER_FEE_TEXT
+    card: Card | None = None
+    card_id: int | None = None
+    use_date: dt.date | None = None
+    user_kind: str = ""
+    payment_type: str = ""
+    installment: str = ""
+    note: str = ""
+
+    @property
+    def use_amount(self) -> int:
+        return self.amount
+
+    @property
+    def billed_amount(self) -> int:
+        return self.amount
+
+
+#: A line of a statement: one of the member's usage lines of the month, or its paper fee.
+Line = UsageLine | FeeLine
 
 
 def visible_billing_months() -> list[BillingMonth]:
@@ -63,21 +90,22 @@ def statement_lines(*, statement: Statement) -> list[Line]:
 
     A statement's usage lines are the member's usage lines of its billing month (the close
     does not copy them; the database freezes them once the statement exists), followed by the
-    lines meisai added to the statement itself."""
-    usage: list[Line] = list(
+    paper fee when the statement carries one."""
+    lines: list[Line] = list(
         UsageLine.objects.filter(
             billing_month=statement.billing_month, member_id=statement.member_id
         ).select_related("card")
     )
-    own: list[Line] = list(StatementLine.objects.filter(statement=statement).select_related("card"))
-    return sorted(usage + own, key=_line_order)
+    if statement.fee_total:
+        lines.append(FeeLine(amount=statement.fee_total, line_no=statement.line_count))
+    return sorted(lines, key=_line_order)
 
 
 _USER_ORDER: dict[str, int] = {UserKind.SELF.value: 0, UserKind.FAMILY.value: 1}
 
 
 def _line_order(line: Line) -> tuple[int, int, int, dt.date, int]:
-    is_fee = line.kind == StatementLine.Kind.PAPER_FEE
+    is_fee = line.kind == LineKind.PAPER_FEE
     return (
         1 if is_fee or line.card_id is None else 0,
         line.card_id or 0,
@@ -118,8 +146,8 @@ class StatementView:
 
 def statement_view(*, statement: Statement) -> StatementView:
     lines = statement_lines(statement=statement)
-    fee_lines = [line for line in lines if line.kind == StatementLine.Kind.PAPER_FEE]
-    usage = [line for line in lines if line.kind != StatementLine.Kind.PAPER_FEE]
+    fee_lines = [line for line in lines if line.kind == LineKind.PAPER_FEE]
+    usage = [line for line in lines if line.kind != LineKind.PAPER_FEE]
     carded = [line for line in usage if line.card_id is not None]
     other = [line for line in usage if line.card_id is None]
     groups = [

@@ -7,7 +7,6 @@ the demo and the scheduler call.
 from __future__ import annotations
 
 from meisai.statements.close import (
-    PAPER_FEE_TEXT,
     CloseRefused,
     CloseResult,
     ReconciliationError,
@@ -21,7 +20,6 @@ from meisai.statements.publish import (
 )
 
 __all__ = [
-    "PAPER_FEE_TEXT",
     "CloseRefused",
     "CloseResult",
     "PublishRefused",
