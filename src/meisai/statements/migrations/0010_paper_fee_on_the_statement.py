@@ -6,7 +6,7 @@ fee_total`` checked by the table). The selectors now print the fee line from the
 "at most one fee per statement" holds by construction, and the close no longer writes 57,000
 rows with four indexes and two checks for a month of 100,000 members (0.29 s of the close,
 bench/close_month.py). Dropping the table loses nothing: every fee line equals its statement's
-``fee_total``.
+``fee_total``, which the migration checks first (it stops if a line says anything else).
 
 PostgreSQL: the deletion guards of cards and statements named the table (0008); the cards' guard
 is made again without it, the statements' goes (statement lines were its only referrer). The
@@ -39,7 +39,31 @@ POSTGRES_BACKWARD = [
 ]
 
 
+#: Rows the table holds that its statement does not say: any of them stops the migration.
+UNSAID_LINES = """
+    SELECT COUNT(*) FROM statements_statementline l
+    JOIN statements_statement s ON s.id = l.statement_id
+    WHERE l.kind <> 'paper_fee' OR l.billed_amount <> s.fee_total
+"""
+FEES_WITHOUT_LINE = """
+    SELECT COUNT(*) FROM statements_statement s
+    WHERE s.fee_total <> 0 AND NOT EXISTS (
+        SELECT 1 FROM statements_statementline l WHERE l.statement_id = s.id)
+"""
+
+
 def forward(apps, schema_editor):
+    with schema_editor.connection.cursor() as cursor:
+        for check, problem in (
+            (UNSAID_LINES, "statement line(s) differ from their statement's fee_total"),
+            (FEES_WITHOUT_LINE, "statement(s) carry a fee without a fee line"),
+        ):
+            cursor.execute(check)
+            (count,) = cursor.fetchone()
+            if count:
+                raise RuntimeError(
+                    f"{count} {problem}; the table cannot be dropped before this is resolved"
+                )
     if schema_editor.connection.vendor == "postgresql":
         for sql in POSTGRES_FORWARD:
             schema_editor.execute(sql, params=None)
