@@ -36,6 +36,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -386,6 +387,8 @@ def wait_until_up(url: str, timeout: float = 30) -> None:
 
 def main() -> None:
     args = parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("statement_page: needs the load generator wrk (Debian: apt-get install wrk)")
     database_url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
     env = {
         **os.environ,

@@ -150,7 +150,7 @@ def _lock_month(month: BillingMonth) -> None:
             cursor.execute("SET LOCAL work_mem = '256MB'")
             # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED; the few the close still
             # meets (the month record's) are checked at once, so the commit has nothing left to
-            # do (the statements', lines' and grants' references are set-based triggers,
+            # do (the statements' and grants' references are set-based triggers,
             # migration 0008).
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
