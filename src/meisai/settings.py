@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "meisai.core",
+    "meisai.audit",
     "meisai.members",
     "meisai.accounts",
     "meisai.imports",

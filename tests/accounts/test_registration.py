@@ -16,7 +16,7 @@ from meisai.accounts.models import (
     Registration,
     RegistrationFailure,
 )
-from meisai.backoffice.models import AuditEntry
+from meisai.audit.models import AuditEntry
 from meisai.clock import JST
 from meisai.members.models import DeliveryPreference
 from meisai.notifications.models import OutboxMessage

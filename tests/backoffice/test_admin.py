@@ -10,8 +10,8 @@ from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection, transaction
 
 from meisai.accounts.models import Account
-from meisai.backoffice.models import AuditEntry
-from meisai.backoffice.services import audit_record
+from meisai.audit.models import AuditEntry
+from meisai.audit.services import audit_record
 from meisai.clock import JST
 from meisai.core.models import Job
 from meisai.imports.models import ImportBatch
@@ -112,13 +112,11 @@ def test_audit_trail_is_read_only_in_the_admin(client):
     entry = audit_record(actor="op-x", action="member_view", detail={"a": 1})
     _staff(client, "auditor", "audit-ito")
 
-    viewed = client.get(f"/backoffice/admin/backoffice/auditentry/{entry.pk}/change/")
+    viewed = client.get(f"/backoffice/admin/audit/auditentry/{entry.pk}/change/")
     changed = client.post(
-        f"/backoffice/admin/backoffice/auditentry/{entry.pk}/change/", {"actor": "someone"}
+        f"/backoffice/admin/audit/auditentry/{entry.pk}/change/", {"actor": "someone"}
     )
-    deleted = client.post(
-        f"/backoffice/admin/backoffice/auditentry/{entry.pk}/delete/", {"post": "yes"}
-    )
+    deleted = client.post(f"/backoffice/admin/audit/auditentry/{entry.pk}/delete/", {"post": "yes"})
 
     assert (viewed.status_code, changed.status_code, deleted.status_code) == (200, 403, 403)
     entry.refresh_from_db()

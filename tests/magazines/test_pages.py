@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from meisai.accounts.models import Account
-from meisai.backoffice.models import AuditEntry
+from meisai.audit.models import AuditEntry
 from meisai.magazines.models import MagazineIssue, MagazineSettings
 from tests.factories import AccountFactory, MagazineIssueFactory
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from meisai import billing_calendar as cal
-from meisai.backoffice.models import AuditEntry
+from meisai.audit.models import AuditEntry
 from meisai.billing_calendar import BillingMonth
 from meisai.members.models import DeliveryPreference
 from meisai.members.selectors import delivery_method_at

@@ -35,7 +35,7 @@ from meisai.accounts.models import (
 )
 from meisai.accounts.passwords import PasswordOwner, normalize_password, owner_of, password_check
 from meisai.accounts.tokens import code_hash, code_issue, token_hash, token_issue, token_read
-from meisai.backoffice.services import audit_record
+from meisai.audit.services import audit_record
 from meisai.clock import jst, now
 from meisai.core.text import normalize_digits
 from meisai.members import cards

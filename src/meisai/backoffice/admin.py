@@ -17,8 +17,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from meisai.backoffice.models import AuditEntry
-from meisai.backoffice.services import audit_record
+from meisai.audit.models import AuditEntry
+from meisai.audit.services import audit_record
 from meisai.clock import now
 from meisai.core.models import Job
 from meisai.imports.models import ImportBatch

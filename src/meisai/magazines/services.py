@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from meisai.backoffice.services import audit_record
+from meisai.audit.services import audit_record
 from meisai.magazines.models import MagazineSettings
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.db import transaction
 
-from meisai.backoffice.services import audit_record
+from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth, first_month_affected
 from meisai.clock import now
 from meisai.members.models import DeliveryPreference, Member

@@ -42,7 +42,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from meisai import billing_calendar as cal
-from meisai.backoffice.services import audit_record
+from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST, now
 from meisai.members.models import Card, DeliveryPreference, Member

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from meisai import billing_calendar as cal
 from meisai.accounts.models import Account
-from meisai.backoffice.services import audit_record
+from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import now
 from meisai.notifications.models import OutboxMessage

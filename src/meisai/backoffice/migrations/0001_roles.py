@@ -19,7 +19,7 @@ VIEW = [
     ("statements", "monthclose"),
     ("notifications", "outboxmessage"),
     ("core", "job"),
-    ("backoffice", "auditentry"),
+    ("audit", "auditentry"),
 ]
 ROLES = {
     "operator": [("view", app, model) for app, model in VIEW]
@@ -51,7 +51,7 @@ def backward(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backoffice", "0002_audit_append_only"),
+        ("audit", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("members", "0001_initial"),

@@ -1,12 +1,15 @@
-"""Writing the audit trail. Callers write the entry in the same transaction as the action."""
+"""Writing the audit trail. Every service that changes state calls ``audit_record`` inside its
+own transaction, so the change and its record commit or roll back together."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from meisai.backoffice.models import AuditEntry
+from meisai.audit.models import AuditEntry
 from meisai.clock import now
-from meisai.members.models import Member
+
+if TYPE_CHECKING:
+    from meisai.members.models import Member
 
 
 def audit_record(
