@@ -29,7 +29,7 @@ from meisai.statements.pdf import (
 )
 
 #: Part of the cache key of a rendered statement body: raise it when the template changes.
-STATEMENT_BODY_VERSION = 1
+STATEMENT_BODY_VERSION = 2
 
 
 @require_safe
