@@ -7,9 +7,9 @@ import datetime as dt
 import factory
 from factory.django import DjangoModelFactory
 
+from meisai import card_numbers
 from meisai.accounts.models import Account
 from meisai.clock import JST
-from meisai.members import cards
 from meisai.members.models import Card, DeliveryPreference, Member, Phone, Product
 from meisai.statements.models import UsageLine
 
@@ -50,8 +50,8 @@ class CardFactory(DjangoModelFactory):
     member = factory.SubFactory(MemberFactory)
     product = factory.SubFactory(ProductFactory)
     number = factory.Sequence(card_number_for)
-    number_hash = factory.LazyAttribute(lambda c: cards.card_hash(c.number))
-    last4 = factory.LazyAttribute(lambda c: cards.last_four(c.number))
+    number_hash = factory.LazyAttribute(lambda c: card_numbers.card_hash(c.number))
+    last4 = factory.LazyAttribute(lambda c: card_numbers.last_four(c.number))
     expiry = "2029-12"
 
 

@@ -49,7 +49,7 @@ def test_registration_login_and_logout(site, smtp_sink, page):
     # Step 5: follow the 登録手続きURL; the phone on file is the home phone.
     page.goto(first.url_containing("/register/identity/"))
     assert _fits_the_screen(page)
-    page.get_by_label("カード番号(16桁)").fill("4980 5555 6666 7777")
+    page.get_by_label("カード番号", exact=True).fill("4980 5555 6666 7777")
     page.get_by_label("カード有効期限(月/年)").fill("06/28")
     page.get_by_label("生年月日(西暦)").fill("1949-03-30")
     page.get_by_label("ご登録の電話番号(ハイフン無し)").fill("09099998888")

@@ -113,7 +113,7 @@ def test_the_command_line_exit_codes(importer, tmp_path):
 
 
 def test_a_windows_file_cp932_with_crlf_and_full_width_digits(importer):
-    from meisai.members import cards
+    from meisai import card_numbers
     from meisai.members.models import Member
     from tests.imports.conftest import MEMBERS_HEADER, member_row
 
@@ -131,5 +131,5 @@ def test_a_windows_file_cp932_with_crlf_and_full_width_digits(importer):
     member = Member.objects.get()
     assert member.name_kana == "モリオカ タロウ"
     assert list(member.phones.values_list("kind", "number")) == [("home", "0196231111")]
-    assert member.cards.get().number_hash == cards.card_hash("4980123412340001")
+    assert member.cards.get().number_hash == card_numbers.card_hash("4980123412340001")
     assert ImportBatch.objects.get(kind="members").encoding == "cp932"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from meisai.members import cards
+from meisai import card_numbers
 from meisai.members.models import Card, Member, Phone, Product
 from tests.imports.conftest import (
     CARD_1,
@@ -88,8 +88,8 @@ def test_a_member_with_two_cards_and_exact_fields(importer):
             "number_hash", "last4", "expiry", "product__code", "is_active"
         )
     ) == [
-        (cards.card_hash(CARD_1), "0001", "2029-12", "STD", True),
-        (cards.card_hash(CARD_2), "0002", "2027-03", "IRIS", True),
+        (card_numbers.card_hash(CARD_1), "0001", "2029-12", "STD", True),
+        (card_numbers.card_hash(CARD_2), "0002", "2027-03", "IRIS", True),
     ]
     assert sorted(member.phones.values_list("kind", "number")) == [
         ("home", "0196231111"),
@@ -167,7 +167,7 @@ def test_member_errors_are_reported_with_masked_card_numbers(importer):
     assert lines == [
         f"{path}:3: column name_kanji: value '盛岡 次郎': differs from line 2 of the same member_no ('盛岡 太郎'): member fields must agree on every card row",
         f"{path}:4: column card_no: value '****-****-****-0001': duplicate: the same card is on line 2",
-        f"{path}:5: column card_no: value '****-****-****-5678': not a card number (14–16 digits)",
+        f"{path}:5: column card_no: value '****-****-****-5678': not a card number (13–19 digits)",
         f"{path}:5: column product_code: value 'XXX': unknown product code (import products first)",
         f"{path}:6: column birth_date: value '1970-02-29': no such date",
         f"{path}:7: column fee_exempt: value '2': must be 0 or 1",

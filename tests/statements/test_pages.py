@@ -203,7 +203,9 @@ def test_statement_groups_lines_by_card_and_user_with_fee_and_totals(member_clie
     ]
     assert "2025/03/02" in page and "盛岡百貨店" in page and "12,000円" in page
     assert "分割払い" in page and "2/10" in page and "100,000円" in page and "10,000円" in page
-    fee_rows = re.findall(r'<tr class="fee"><td data-label="内容">(.*?)</td><td[^>]*>(.*?)</td>', page)
+    fee_rows = re.findall(
+        r'<tr class="fee"><td data-label="内容">(.*?)</td><td[^>]*>(.*?)</td>', page
+    )
     assert fee_rows == [("紙明細発行手数料(税込)", "165円")]
     assert "25,465円" in page  # 12,000 + 3,300 + 10,000 + 165
     assert "2025年4月28日(月)" in page

@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy
 
+from meisai import card_numbers
 from meisai.accounts.passwords import (
     PasswordOwner,
     login_id_problem,
@@ -21,7 +22,6 @@ from meisai.accounts.passwords import (
     password_check,
 )
 from meisai.core.text import normalize_digits, to_half_width
-from meisai.members import cards
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -88,9 +88,7 @@ class RegistrationEmailForm(forms.Form):
 
 
 class RegistrationIdentityForm(forms.Form):
-    card_number = _text(
-        "カード番号(16桁)", inputmode="numeric", autocomplete="cc-number", maxlength="40"
-    )
+    card_number = _text("カード番号", inputmode="numeric", autocomplete="cc-number", maxlength="40")
     card_expiry = _text(
         "カード有効期限(月/年)", inputmode="numeric", autocomplete="cc-exp", placeholder="MM/YY"
     )
@@ -104,9 +102,12 @@ class RegistrationIdentityForm(forms.Form):
     )
 
     def clean_card_number(self) -> str:
-        number = cards.normalize_card_number(self.cleaned_data["card_number"])
-        if not (number.isdigit() and len(number) == 16):
-            raise ValidationError("カード番号は16桁の数字で入力してください。")
+        number = card_numbers.normalize_card_number(self.cleaned_data["card_number"])
+        if not card_numbers.is_card_number(number):
+            raise ValidationError(
+                "カード番号は、カードに記載の数字"
+                f"({card_numbers.MIN_DIGITS}～{card_numbers.MAX_DIGITS}桁)を入力してください。"
+            )
         return number
 
     def clean_card_expiry(self) -> str:

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from meisai import card_numbers
 from meisai.accounts.models import (
     Account,
     AccountSession,
@@ -38,7 +39,6 @@ from meisai.accounts.tokens import code_hash, code_issue, token_hash, token_issu
 from meisai.audit.services import audit_record
 from meisai.clock import jst, now
 from meisai.core.text import normalize_digits
-from meisai.members import cards
 from meisai.members.models import Card, DeliveryPreference, Member
 from meisai.members.services import delivery_preference_change, web_delivery_refusal
 from meisai.notifications.services import email_enqueue
@@ -238,8 +238,8 @@ def registration_verify(*, registration: Registration, entered: IdentityInput) -
     member and the phone equals any phone on file for that member. A failure is counted
     against the card; five in 24 hours lock it for 24 hours.
     """
-    number = cards.normalize_card_number(entered.card_number)
-    hashed_card = cards.card_hash(number)
+    number = card_numbers.normalize_card_number(entered.card_number)
+    hashed_card = card_numbers.card_hash(number)
     if card_locked_until(card_hash=hashed_card) is not None:
         raise RegistrationRefused(CARD_LOCKED_ERROR)
     card = (
@@ -583,7 +583,7 @@ def password_reset_request(*, card_number: str, birth_date: dt.date) -> None:
     card = (
         Card.objects.select_related("member")
         .filter(
-            number_hash=cards.card_hash(card_number),
+            number_hash=card_numbers.card_hash(card_number),
             is_active=True,
             member__status=Member.Status.ACTIVE,
             member__birth_date=birth_date,

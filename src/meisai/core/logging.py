@@ -15,10 +15,10 @@ import logging
 import re
 from typing import Any
 
+from meisai import card_numbers
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-#: 13–19 digits, single hyphens or spaces allowed between them, not part of a longer number.
-CARD_NUMBER = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d])")
 #: ``password=…``, ``"password": "…"``, ``'new_password1': '…'`` and the like.
 PASSWORD_VALUE = re.compile(
     r"""(?ix)
@@ -34,15 +34,10 @@ REMOVED = "[removed]"
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 
-def _mask_card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return f"[card ****{digits[-4:]}]"
-
-
 def mask_text(text: str) -> str:
     """The text with card numbers masked and password values removed."""
     text = PASSWORD_VALUE.sub(lambda m: f"{m.group('key')}{m.group('sep')}{REMOVED}", text)
-    return CARD_NUMBER.sub(_mask_card, text)
+    return card_numbers.mask_in_text(text)
 
 
 def mask_value(value: Any) -> Any:
@@ -51,7 +46,7 @@ def mask_value(value: Any) -> Any:
         return mask_text(value)
     if isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
-        return mask_text(text) if CARD_NUMBER.fullmatch(text) else value
+        return mask_text(text) if card_numbers.IN_TEXT.fullmatch(text) else value
     if isinstance(value, dict):
         return {
             key: mask_value(item)

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meisai.card_numbers import mask
 from meisai.clock import JST
 from meisai.core.text import to_half_width
-from meisai.members.cards import mask
 
 #: The encodings a file may be given in (``--encoding``); detection picks one of them.
 ENCODINGS = ("utf-8", "cp932")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from meisai import card_numbers
+
 
 class Product(models.Model):
     """A card product. ``program_excluded`` products (the IRIS card) are outside WEB請求明細."""
@@ -74,11 +76,11 @@ class Card(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"****-****-****-{self.last4}"
+        return self.masked
 
     @property
     def masked(self) -> str:
-        return f"****-****-****-{self.last4}"
+        return card_numbers.mask(self.last4)
 
 
 class Phone(models.Model):

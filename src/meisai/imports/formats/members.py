@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from meisai import card_numbers
 from meisai.clock import today_jst
 from meisai.core.text import normalize_digits, to_half_width
 from meisai.imports.formats import Counts, ParsedFile, chunked
@@ -37,7 +38,6 @@ from meisai.imports.reading import (
     parse_flag,
     text_field,
 )
-from meisai.members import cards
 from meisai.members.models import Card, Member, Phone, Product
 
 REQUIRED = (
@@ -261,13 +261,19 @@ def _parse_card(
 ) -> _Card | None:
     ok = True
     raw_number = row[header["card_no"]]
-    digits = cards.normalize_card_number(raw_number)
+    digits = card_numbers.normalize_card_number(raw_number)
     number_hash = ""
-    if not cards.is_card_number(digits):
-        problems.add(line, "card_no", raw_number, "not a card number (14–16 digits)", card=True)
+    if not card_numbers.is_card_number(digits):
+        problems.add(
+            line,
+            "card_no",
+            raw_number,
+            f"not a card number ({card_numbers.MIN_DIGITS}–{card_numbers.MAX_DIGITS} digits)",
+            card=True,
+        )
         ok = False
     else:
-        number_hash = cards.card_hash(digits)
+        number_hash = card_numbers.card_hash(digits)
         if number_hash in card_lines:
             problems.add(
                 line,
@@ -298,7 +304,7 @@ def _parse_card(
     return _Card(
         line,
         number_hash,
-        cards.last_four(digits),
+        card_numbers.last_four(digits),
         card_expiry,
         product.pk,
         product.program_excluded,

@@ -37,11 +37,11 @@ from typing import Any
 
 from django.db import connection
 
+from meisai import card_numbers
 from meisai.core.text import to_half_width
 from meisai.imports.formats import Counts, ParsedFile, chunked
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import ImportRefused, Problems
-from meisai.members import cards
 from meisai.members.models import Card, Member
 from meisai.statements.models import MonthClose, PaymentType, Statement, UsageLine, UserKind
 
@@ -414,9 +414,11 @@ def _check_rows(  # noqa: C901 — one hot loop, kept flat for speed
 
         card_id: int | None = None
         if i_card is not None and f[i_card].strip():
-            digits = cards.normalize_card_number(f[i_card])
+            digits = card_numbers.normalize_card_number(f[i_card])
             owner = (
-                card_owner.get(cards.card_hash(digits)) if cards.is_card_number(digits) else None
+                card_owner.get(card_numbers.card_hash(digits))
+                if card_numbers.is_card_number(digits)
+                else None
             )
             if owner is None:
                 add(line, "card_no", f[i_card], "unknown card number", card=True)
@@ -497,8 +499,8 @@ def _conflict(
         if str(old if old is not None else "") != str(value if value is not None else ""):
             if column == "card_no":
                 last4 = dict(Card.objects.filter(pk__in=[old, value]).values_list("pk", "last4"))
-                shown = cards.mask(last4[value]) if value is not None else ""
-                was = cards.mask(last4[old]) if old is not None else "none"
+                shown = card_numbers.mask(last4[value]) if value is not None else ""
+                was = card_numbers.mask(last4[old]) if old is not None else "none"
             else:
                 shown, was = str(value), str(old)
             problems.add(
