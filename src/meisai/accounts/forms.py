@@ -14,13 +14,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy
 
 from meisai import card_numbers
-from meisai.accounts.passwords import (
-    PasswordOwner,
-    login_id_problem,
-    normalize_login_id,
-    normalize_password,
-    password_check,
-)
+from meisai.accounts import login_ids
+from meisai.accounts.login_ids import LoginIdProblem, login_id_problem, normalize_login_id
+from meisai.accounts.passwords import PasswordOwner, normalize_password, password_check
 from meisai.core.text import normalize_digits, to_half_width
 
 if TYPE_CHECKING:
@@ -50,6 +46,18 @@ def _birth_date(value: str) -> dt.date:
         return dt.datetime.strptime(text, "%Y%m%d").date()  # noqa: DTZ007 - a date, not a moment
     except ValueError as error:
         raise ValidationError("生年月日は「1960-04-01」のように西暦で入力してください。") from error
+
+
+#: The login ID rule (``meisai.accounts.login_ids``) as the member reads it.
+LOGIN_ID_MESSAGES = {
+    LoginIdProblem.SHAPE: (
+        f"ログインIDは{login_ids.MIN_LENGTH}～{login_ids.MAX_LENGTH}文字の半角英数字と"
+        "「-」「_」「.」で入力してください。"
+    ),
+    LoginIdProblem.ALL_DIGITS: (
+        "ログインIDには英字または記号を1文字以上含めてください(数字だけは使えません)。"
+    ),
+}
 
 
 class TermsForm(forms.Form):
@@ -128,8 +136,8 @@ class RegistrationIdentityForm(forms.Form):
     def clean_login_id(self) -> str:
         login_id = normalize_login_id(self.cleaned_data["login_id"])
         problem = login_id_problem(login_id)
-        if problem:
-            raise ValidationError(problem)
+        if problem is not None:
+            raise ValidationError(LOGIN_ID_MESSAGES[problem])
         return login_id
 
     def clean_password(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from meisai.accounts.passwords import normalize_login_id
+from meisai.accounts.login_ids import lockout_key
 
 
 def lockout_response(
@@ -28,4 +28,4 @@ def lockout_username(request: HttpRequest, credentials: dict | None = None) -> s
     """The login ID axes counts failures for: normalised and lower-cased, as login IDs are
     unique without regard to case and width."""
     raw = (credentials or {}).get("username") or request.POST.get("username")
-    return normalize_login_id(str(raw)).lower() if raw else None
+    return lockout_key(str(raw)) if raw else None

@@ -18,27 +18,13 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
-from meisai.core.text import normalize_digits, to_half_width
+from meisai.core.text import normalize_digits
 
-LOGIN_ID_RE = re.compile(r"^[A-Za-z0-9._-]{6,20}$")
 PASSWORD_MAX_LENGTH = 64
 
 
 def normalize_password(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw)
-
-
-def normalize_login_id(raw: str) -> str:
-    return to_half_width(raw).strip()
-
-
-def login_id_problem(login_id: str) -> str | None:
-    """Why ``login_id`` (already normalised) is not a valid login ID, or None."""
-    if not LOGIN_ID_RE.match(login_id):
-        return "ログインIDは6～20文字の半角英数字と「-」「_」「.」で入力してください。"
-    if login_id.isdigit():
-        return "ログインIDには英字または記号を1文字以上含めてください(数字だけは使えません)。"
-    return None
 
 
 @dataclass(frozen=True)

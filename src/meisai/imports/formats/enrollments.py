@@ -13,12 +13,13 @@ already knows) are not exported back as new.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 from django.contrib.auth.hashers import identify_hasher
 from django.db.models.functions import Lower
 
+from meisai.accounts import login_ids
+from meisai.accounts.login_ids import LoginIdProblem, login_id_problem
 from meisai.accounts.models import Account, Enrollment
 from meisai.imports.formats import Counts, ParsedFile, chunked
 from meisai.imports.formats.members import parse_member_no
@@ -29,15 +30,17 @@ from meisai.members.models import Member
 REQUIRED = ("member_no", "login_id", "password_hash", "personal_message", "email", "enrolled_at")
 OPTIONAL: tuple[str, ...] = ()
 
-_LOGIN_ID_RE = re.compile(r"[A-Za-z0-9._-]{6,20}", re.ASCII)
-
 
 def parse_login_id(text: str) -> str:
-    """SPEC 3.4: 6–20 of A–Z a–z 0–9 . _ -, not all digits."""
+    """The members' login ID rule (``meisai.accounts.login_ids``)."""
     value = half(text)
-    if not _LOGIN_ID_RE.fullmatch(value):
-        raise FieldError("not a login ID (6–20 letters, digits, '.', '_' or '-')")
-    if value.isdigit():
+    problem = login_id_problem(value)
+    if problem is LoginIdProblem.SHAPE:
+        raise FieldError(
+            f"not a login ID ({login_ids.MIN_LENGTH}–{login_ids.MAX_LENGTH} letters, digits,"
+            " '.', '_' or '-')"
+        )
+    if problem is LoginIdProblem.ALL_DIGITS:
         raise FieldError("a login ID must not be all digits")
     return value
 
