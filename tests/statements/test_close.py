@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from meisai import billing_calendar as cal
 from meisai.audit.models import AuditEntry
 from meisai.billing_calendar import BillingMonth
+from meisai.members.delivery import delivery_method_at
 from meisai.members.models import DeliveryPreference
-from meisai.members.selectors import delivery_method_at
 from meisai.statements import close as close_module
 from meisai.statements import fees
 from meisai.statements.models import LineKind, MonthClose, Statement, UsageLine

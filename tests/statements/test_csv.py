@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meisai.clock import JST
-from meisai.statements.csv_export import HEADER, cp932_twin, neutralise
+from meisai.core.cp932 import cp932_twin
+from meisai.statements.csv_export import HEADER, neutralise
 from tests.factories import AccountFactory, CardFactory, StatementFactory, statement_usage_line
 
 pytestmark = pytest.mark.django_db
@@ -141,13 +142,13 @@ def test_utf8_on_request_with_bom(member_client, account):
 def test_cp932_maps_what_it_can_and_marks_the_rest_visibly(member_client, account, caplog):
     statement_with(account.member, "2025-04", [("𠮷野家 ¥セール — café 🍣 髙 ㈱ ①", 500)])
 
-    with caplog.at_level(logging.WARNING, logger="meisai.statements.csv_export"):
+    with caplog.at_level(logging.WARNING, logger="meisai.core.cp932"):
         parsed, _ = rows(member_client.get("/statements/2025-04.csv"), "cp932")
 
     assert parsed[1][4] == "〓野家 ￥セール ― cafe 〓 髙 ㈱ ①"
     assert [r.getMessage() for r in caplog.records] == [
-        "CSV: U+20BB7 has no cp932 form; written as 〓",
-        "CSV: U+1F363 has no cp932 form; written as 〓",
+        "cp932: U+20BB7 has no cp932 form; written as 〓",
+        "cp932: U+1F363 has no cp932 form; written as 〓",
     ]
 
 

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from meisai import billing_calendar as cal
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST
+from meisai.members.delivery import delivery_method_at
 from meisai.members.models import DeliveryPreference
-from meisai.members.selectors import delivery_method_at
+from meisai.points.eligibility import campaign_window_bounds
 from meisai.points.models import PointEntry
-from meisai.points.services import campaign_load_defaults, campaign_window_bounds
+from meisai.points.services import campaign_load_defaults
 from meisai.statements.models import MonthClose, Statement, UsageLine
 from meisai.statements.selectors import statement_lines
 from meisai.statements.services import statement_close

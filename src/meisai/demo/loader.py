@@ -28,8 +28,9 @@ from meisai.billing_calendar import BillingMonth
 from meisai.clock import now
 from meisai.demo.generator import DEMO_PASSWORD, DemoFiles, DemoMember, demo_files_write
 from meisai.imports.services import import_file
+from meisai.members.delivery import web_delivery_refusal
 from meisai.members.models import DeliveryPreference, Member
-from meisai.members.services import delivery_preference_change, web_delivery_refusal
+from meisai.members.services import delivery_preference_change
 
 #: The service's first month online: the demo closes and publishes from here on.
 FIRST_CLOSED_MONTH = BillingMonth(2024, 11)

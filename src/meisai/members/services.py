@@ -9,20 +9,12 @@ from django.db import transaction
 from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth, first_month_affected
 from meisai.clock import now
+from meisai.members.delivery import web_delivery_refusal
 from meisai.members.models import DeliveryPreference, Member
 
 
 class DeliveryChangeRefused(Exception):
     """The member may not switch to web statements; the message says why, in Japanese."""
-
-
-def web_delivery_refusal(*, member: Member) -> str | None:
-    """Why ``member`` cannot stop paper, or None when they can (一部対象外, SPEC 3.3/3.4)."""
-    if member.program_excluded:
-        return "お持ちのカードはWEB請求明細の対象外のため、紙の明細書をお送りします。"
-    if member.paper_required:
-        return "お客様のご契約では紙の明細書の送付が必要なため、紙明細を停止できません。"
-    return None
 
 
 @transaction.atomic

@@ -14,13 +14,9 @@ from django.views.decorators.http import require_http_methods
 from meisai.billing_calendar import first_month_affected
 from meisai.clock import now
 from meisai.core.member_access import member_required, request_member
+from meisai.members.delivery import current_delivery_method, web_delivery_refusal
 from meisai.members.models import DeliveryPreference
-from meisai.members.selectors import current_delivery_method
-from meisai.members.services import (
-    DeliveryChangeRefused,
-    delivery_preference_change,
-    web_delivery_refusal,
-)
+from meisai.members.services import DeliveryChangeRefused, delivery_preference_change
 
 Method = DeliveryPreference.Method
 

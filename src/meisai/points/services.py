@@ -3,8 +3,7 @@
 Campaigns are rows, not code: the back office (Django admin) edits them, ``meisai campaigns load
 FILE`` loads them from CSV or JSON, and :func:`campaign_load_defaults` creates the flyer's
 campaign. The grants themselves are made set-based by the monthly close
-(``meisai.statements.close``), which asks this module for the campaign window bounds and the
-eligibility rule so that each lives in exactly one place.
+(``meisai.statements.close``) from the rule of ``meisai.points.eligibility``.
 """
 
 from __future__ import annotations
@@ -43,19 +42,6 @@ CAMPAIGN_FIELDS = (
 
 class CampaignFileError(ValueError):
     """A campaign file has problems; the message holds one line per problem."""
-
-
-def campaign_window_bounds(campaign: Campaign) -> tuple[dt.datetime, dt.datetime]:
-    """(first moment, first moment after) of a campaign's registration window.
-
-    Both ends are inclusive as the flyer reads them: a window ending 2025-02-28 23:59:59 covers
-    that whole last second, so a registration at 23:59:59.4 still qualifies. An end given with
-    sub-second precision is taken literally.
-    """
-    end = campaign.window_end
-    if end.microsecond == 0:
-        return campaign.window_start, end + dt.timedelta(seconds=1)
-    return campaign.window_start, end + dt.timedelta(microseconds=1)
 
 
 @transaction.atomic

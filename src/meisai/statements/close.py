@@ -6,19 +6,17 @@ every statement (with its fee) and every campaign grant of the month at once, th
 PostgreSQL and SQLite, instead of a per-member loop of ORM queries (about 60 times slower).
 ``bench/close_month.py`` measures it.
 
-The rules decided here, and nowhere else:
+The close orchestrates; each rule it applies lives in its own module, with the SQL twin the
+close runs beside the Python twin pages read:
 
 * **statement**: a member with at least one usage line of M gets one statement; a member without
   gets none (and therefore no fee).
-* **delivery**: the latest ``DeliveryPreference`` recorded strictly before
-  ``billing_calendar.registration_cutoff(M)`` (10th 00:00 JST), paper when there is none — the
-  SQL twin of ``meisai.members.selectors.delivery_method_at``; a test pins both on the edges.
-  A member the programme cannot serve on the web (``program_excluded``, the IRIS card) or whom
-  the core system flags ``paper_required`` gets paper whatever the history says, the same
-  exceptions ``members.services.web_delivery_refusal`` applies when they try to switch.
+* **delivery**: the rule of :mod:`meisai.members.delivery` — the preference in force at the
+  month's registration cutoff, paper for the members the programme cannot serve on the web.
 * **paper fee**: the rule of :mod:`meisai.statements.fees` — a paper statement of a member the
   fee applies to carries it as ``fee_total``, from ``paper_fee_start()``.
-* **campaign grants**: see :func:`_grant_campaign`.
+* **campaign grants**: the rule of :mod:`meisai.points.eligibility`, once per member and
+  campaign.
 * **lines**: a statement's lines are the member's usage lines of M — not copied: the close
   only freezes them (the database refuses to change a usage line once its member and month
   have a statement, or to add one to a confirmed month) — plus the paper fee, which the
@@ -45,9 +43,10 @@ from meisai import billing_calendar as cal
 from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST, now
-from meisai.members.models import Card, DeliveryPreference, Member
+from meisai.members import delivery
+from meisai.members.models import Member
+from meisai.points import eligibility
 from meisai.points.models import Campaign, PointEntry
-from meisai.points.services import campaign_window_bounds
 from meisai.statements import fees
 from meisai.statements.models import MonthClose, Statement, UsageLine
 
@@ -121,8 +120,6 @@ def _tables() -> dict[str, str]:
         "usage": UsageLine._meta.db_table,
         "statement": Statement._meta.db_table,
         "member": Member._meta.db_table,
-        "card": Card._meta.db_table,
-        "preference": DeliveryPreference._meta.db_table,
         "entry": PointEntry._meta.db_table,
     }
 
@@ -155,83 +152,29 @@ def _lock_month(month: BillingMonth) -> None:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def latest_preference_sql(*, cutoff_param: str) -> str:
-    """SQL for each member's delivery preference in force at the month's cutoff.
-
-    The twin of ``members.selectors.delivery_method_at``: per member, the latest preference
-    recorded strictly before the cutoff, ties broken by id (a member without one is absent and
-    gets paper). One window pass over the preferences, joined by hash: a correlated lookup per
-    member cost 0.3 s of a 100,000-member close.
-    """
-    t = _tables()
-    return (
-        f"SELECT ranked.member_id, ranked.method FROM ("
-        f" SELECT dp.member_id, dp.method, ROW_NUMBER() OVER ("
-        f" PARTITION BY dp.member_id ORDER BY dp.recorded_at DESC, dp.id DESC) AS position"
-        f" FROM {t['preference']} dp WHERE dp.recorded_at < {cutoff_param}) ranked"
-        f" WHERE ranked.position = 1"
-    )
-
-
 def _grant_campaign(*, campaign: Campaign, month: BillingMonth, moment: dt.datetime) -> int:
-    """Grant ``campaign``'s points to every qualifying member; return how many got them now.
+    """Grant ``campaign``'s points to every member who qualifies (``points.eligibility``); return
+    how many got them now.
 
-    Qualifies (SPEC 3.7): a ``web`` preference recorded through registration or the member's own
-    「紙明細を停止する」 with its moment inside the window (both ends inclusive); not cancelled at
-    grant time — a member cancelled on or before the confirmation day of the grant month gets
-    nothing (the grant happens with that statement), nor one flagged cancelled without a date;
-    not ``program_excluded``; and not holding only cards of the campaign's excluded products.
-    The unique constraint (member, campaign) makes the grant once-only: ``ON CONFLICT DO
-    NOTHING`` skips members granted before. (An anti-join against the point entries instead
-    would rescan, for every member, the pages this very INSERT is filling: 4.7 s measured.)
-
-    Set-based: the window's registrants are found first (one pass over the preferences) and
-    joined to the members; the members holding only excluded cards are one small set, since
-    they start from the excluded products' cards. Checked per member with correlated lookups,
-    the same rules cost 0.33 s of a 100,000-member close.
+    ``ON CONFLICT DO NOTHING`` skips members granted before (the unique constraint (member,
+    campaign) makes the grant once-only). An anti-join against the point entries instead would
+    rescan, for every member, the pages this very INSERT is filling: 4.7 s measured.
     """
-    t = _tables()
-    start, end_exclusive = campaign_window_bounds(campaign)
-    grant_day = cal.confirmation_date(month)
-    excluded = list(campaign.excluded_products.values_list("pk", flat=True))
-    params: dict[str, Any] = {
+    qualifying, params = eligibility.qualifying_members_sql(campaign=campaign)
+    params |= {
         "kind": PointEntry.Kind.CAMPAIGN,
         "points": campaign.points,
         "month": str(month),
         "campaign": campaign.pk,
         "description": campaign.name[:200],
         "moment": _dt(moment),
-        "grant_day": _date(grant_day),
-        "start": _dt(start),
-        "end": _dt(end_exclusive),
     }
-    only_excluded_cards = ""
-    if excluded:
-        # The products as literal parameters, so the planner sees how few cards they have and
-        # looks each holder up by index (joined to the exclusion table it expected half the
-        # cards and merged all of them: 54 ms).
-        params |= {f"excluded_{i}": pk for i, pk in enumerate(excluded)}
-        products = ", ".join(f"%(excluded_{i})s" for i in range(len(excluded)))
-        only_excluded_cards = f"""
-          AND m.id NOT IN (
-              SELECT c.member_id FROM {t["card"]} c
-              WHERE c.product_id IN ({products})
-                AND NOT EXISTS (
-                    SELECT 1 FROM {t["card"]} other WHERE other.member_id = c.member_id
-                      AND other.product_id NOT IN ({products})))"""
     sql = f"""
-        INSERT INTO {t["entry"]}
+        INSERT INTO {_tables()["entry"]}
             (member_id, kind, points, billing_month, campaign_id, description, recorded_at)
-        SELECT m.id, %(kind)s, %(points)s, %(month)s, %(campaign)s, %(description)s, %(moment)s
-        FROM (
-            SELECT DISTINCT dp.member_id FROM {t["preference"]} dp
-            WHERE dp.method = 'web' AND dp.source IN ('registration', 'member')
-              AND dp.recorded_at >= %(start)s AND dp.recorded_at < %(end)s
-        ) registrant
-        JOIN {t["member"]} m ON m.id = registrant.member_id
-        WHERE NOT m.program_excluded
-          AND NOT (m.status = 'cancelled'
-                   AND (m.cancelled_on IS NULL OR m.cancelled_on <= %(grant_day)s)){only_excluded_cards}
+        SELECT q.id, %(kind)s, %(points)s, %(month)s, %(campaign)s, %(description)s, %(moment)s
+        FROM ({qualifying}) q
+        WHERE true  -- SQLite would read the ON of ON CONFLICT as a join's without a WHERE
         ON CONFLICT DO NOTHING
     """
     with connection.cursor() as cursor:
@@ -242,7 +185,8 @@ def _grant_campaign(*, campaign: Campaign, month: BillingMonth, moment: dt.datet
 def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
     t = _tables()
     fee = fees.paper_fee_amount_for(month)
-    latest = latest_preference_sql(cutoff_param="%(cutoff)s")
+    in_force = delivery.preference_in_force_sql(cutoff_param="%(cutoff)s")
+    month_delivery = delivery.month_delivery_sql(member_alias="m", preference_alias="p")
     # The per-member facts are one MATERIALIZED CTE so the delivery and the fee are decided once
     # per member; inlined, the planner would repeat the CASEs for every reference.
     sql = f"""
@@ -253,8 +197,7 @@ def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
             FROM (
                 SELECT a.member_id, a.usage_total, a.line_count,
                        {fees.exempt_sql("m")} AS fee_exempt,
-                       CASE WHEN m.program_excluded OR m.paper_required THEN 'paper'
-                            ELSE COALESCE(p.method, 'paper') END AS delivery
+                       {month_delivery} AS delivery
                 FROM (
                     SELECT u.member_id, SUM(u.billed_amount) AS usage_total,
                            COUNT(*) AS line_count
@@ -263,7 +206,7 @@ def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
                     GROUP BY u.member_id
                 ) a
                 JOIN {t["member"]} m ON m.id = a.member_id
-                LEFT JOIN ({latest}) p ON p.member_id = a.member_id
+                LEFT JOIN ({in_force}) p ON p.member_id = a.member_id
             ) f
         )
         INSERT INTO {t["statement"]}

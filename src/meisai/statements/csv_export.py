@@ -5,10 +5,9 @@ Decisions, documented in docs/member-pages.md:
 * Encoding: cp932 (what Excel on Japanese Windows opens) by default, UTF-8 with a BOM on
   request. Not ``shift_jis``: that codec rejects characters members do have in their
   statements (髙, ㈱, ①).
-* A character cp932 cannot hold is first mapped (``¥`` U+00A5 → ``￥``, ``—`` → ``―``, ``é`` →
-  ``e``; a small table, then NFKC, then the letter without its accent), otherwise replaced by
-  ``〓`` (geta, the customary visible mark for a missing character) and logged. Nothing is
-  dropped and encoding never fails halfway through a download.
+* A character cp932 cannot hold is written as its closest cp932 form, otherwise as ``〓``
+  (``meisai.core.cp932``). Nothing is dropped and encoding never fails halfway through a
+  download.
 * Formula injection: a *text* cell that begins with ``= + - @ ＝ ＋ － ＠``, a tab or a carriage
   return gets a leading single quote, which spreadsheet programs show as text. Amounts are
   written as plain integers and are never touched, so a refund stays the number ``-1200``.
@@ -20,16 +19,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import logging
-import unicodedata
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
-from meisai.statements.formatting import short_date
-from meisai.statements.models import LineKind, PaymentType, Statement
+from meisai.core import cp932
+from meisai.statements.formatting import payment_label, short_date
+from meisai.statements.models import LineKind, Statement
 from meisai.statements.selectors import Line, statement_view
-
-logger = logging.getLogger(__name__)
 
 HEADER: list[str | int] = [
     "請求月",
@@ -49,59 +45,6 @@ ENCODINGS = {"cp932": "cp932", "utf-8": "utf-8-sig"}
 #: What a spreadsheet reads as the start of a formula (ASCII and full-width) or a control.
 _FORMULA_STARTS = ("=", "+", "-", "@", "＝", "＋", "－", "＠", "\t", "\r")
 
-#: The visible mark for a character the output encoding cannot hold.
-GETA = "〓"
-
-#: Characters whose cp932 twin NFKC does not find.
-_CP932_TWINS = {
-    "\u00a5": "\uffe5",  # ¥ YEN SIGN → ￥ FULLWIDTH YEN SIGN
-    "\u203e": "\uffe3",  # ‾ OVERLINE → ￣
-    "\u2014": "\u2015",  # — EM DASH → ― (cp932 0x815C decodes to U+2015)
-    "\u2013": "\u2010",  # – EN DASH → ‐
-    "\u2212": "\uff0d",  # − MINUS SIGN → －
-    "\u301c": "\uff5e",  # 〜 WAVE DASH → ～ (cp932's wave dash)
-    "\u2016": "\u2225",  # ‖ → ∥
-    "\u00a2": "\uffe0",  # ¢ → ￠
-    "\u00a3": "\uffe1",  # £ → ￡
-    "\u00ac": "\uffe2",  # ¬ → ￢
-    "\u00a6": "\uffe4",  # ¦ → ￤
-    "\u00a0": " ",  # no-break space
-    "\u2019": "'",
-    "\u2018": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-}
-
-
-def cp932_twin(char: str) -> str:
-    """The closest text cp932 can hold for ``char``, or ``〓``."""
-    candidates = [
-        _CP932_TWINS.get(char, ""),
-        unicodedata.normalize("NFKC", char),
-        "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)),
-    ]
-    for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            candidate.encode("cp932")
-        except UnicodeEncodeError:
-            continue
-        return candidate
-    logger.warning("CSV: U+%04X has no cp932 form; written as %s", ord(char), GETA)
-    return GETA
-
-
-def _cp932_errors(error: UnicodeError) -> tuple[str, int]:
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    text = error.object[error.start : error.end]
-    return "".join(cp932_twin(c) for c in text), error.end
-
-
-#: ``text.encode("cp932", "meisai-cp932")`` maps or marks what cp932 lacks instead of failing.
-codecs.register_error("meisai-cp932", _cp932_errors)
-
 
 def neutralise(text: str) -> str:
     """A text cell a spreadsheet could run as a formula gets a leading single quote."""
@@ -110,14 +53,7 @@ def neutralise(text: str) -> str:
 
 def line_row(statement: Statement, line: Line) -> list[str | int]:
     """One CSV row; text cells neutralised, amounts as integers."""
-    if line.kind == LineKind.PAPER_FEE:
-        payment = ""
-    else:
-        payment = (
-            PaymentType(line.payment_type).label
-            if line.payment_type in PaymentType.values
-            else line.payment_type
-        )
+    payment = "" if line.kind == LineKind.PAPER_FEE else payment_label(line.payment_type)
     text_cells = [
         statement.billing_month,
         line.card.masked if line.card else "",
@@ -146,7 +82,7 @@ def csv_rows(statements: Iterable[Statement]) -> Iterator[list[str | int]]:
 def csv_chunks(rows: Iterable[list[str | int]], *, encoding: str) -> Iterator[bytes]:
     """Encoded CSV in chunks of some rows each, for a streaming response."""
     codec = ENCODINGS[encoding]
-    errors = "meisai-cp932" if codec == "cp932" else "strict"
+    errors = cp932.ERRORS if codec == "cp932" else "strict"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     first = True

@@ -3,45 +3,20 @@
 ``meisai export paper-list YYYY-MM -o FILE`` and ``meisai export fees YYYY-MM -o FILE`` call
 these. CSV with a header row, CRLF line ends, cp932 by default (the core system and Excel on
 Japanese Windows); rows ordered by member number so the same month gives the same bytes every
-time. A character cp932 cannot hold is first mapped to its usual cp932 twin (the Unicode/JIS
-differences of ～, −, ‖ …) and otherwise replaced by 〓 (geta, the Japanese printing mark for a
-missing character), so an export never fails on a name and the gap stays visible.
+time. A character cp932 cannot hold is written as its closest cp932 form or as 〓
+(``meisai.core.cp932``), so an export never fails on a name and the gap stays visible.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from meisai import billing_calendar as cal
 from meisai.billing_calendar import BillingMonth
+from meisai.core import cp932
 from meisai.statements.models import MonthClose, Statement
-
-#: Unicode characters whose cp932 form is a different code point (the JIS X 0208 mapping
-#: differences), mapped before encoding so they survive instead of becoming 〓.
-_CP932_TWINS = str.maketrans(
-    {
-        "\u301c": "\uff5e",  # 〜 WAVE DASH → ～
-        "\u2016": "\u2225",  # ‖ → ∥
-        "\u2212": "\uff0d",  # − MINUS SIGN → －
-        "\u00a2": "\uffe0",  # ¢ → ￠
-        "\u00a3": "\uffe1",  # £ → ￡
-        "\u00ac": "\uffe2",  # ¬ → ￢
-        "\u2014": "\u2015",  # — EM DASH → ―
-    }
-)
-_GETA = "\u3013"  # 〓
-
-
-def _geta_replace(error: UnicodeError) -> tuple[str, int]:
-    if isinstance(error, UnicodeEncodeError):
-        return _GETA, error.end
-    raise error
-
-
-codecs.register_error("meisai-geta", _geta_replace)
 
 PAPER_LIST_HEADER = (
     "member_no",
@@ -76,14 +51,11 @@ def _write_csv(
         raise ValueError(f"unsupported encoding {encoding!r} (cp932 or utf-8)")
     count = 0
     path = Path(output)
-    with path.open("w", encoding=encoding, errors="meisai-geta", newline="") as file:
+    errors = cp932.ERRORS if encoding == "cp932" else "strict"
+    with path.open("w", encoding=encoding, errors=errors, newline="") as file:
         writer = csv.writer(file, lineterminator="\r\n")
         writer.writerow(header)
         for row in rows:
-            if encoding == "cp932":
-                row = [
-                    cell.translate(_CP932_TWINS) if isinstance(cell, str) else cell for cell in row
-                ]
             writer.writerow(row)
             count += 1
     return count

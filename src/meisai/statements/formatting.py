@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from meisai.billing_calendar import BillingMonth
+from meisai.statements.models import PaymentType
 
 _WEEKDAYS = "月火水木金土日"
 
@@ -31,3 +32,9 @@ def month_label(month: BillingMonth | str) -> str:
     if isinstance(month, str):
         month = BillingMonth.parse(month)
     return month.label
+
+
+def payment_label(code: str) -> str:
+    """``1回`` → ``1回払い``: a payment type as the statement prints it (``PaymentType``'s label);
+    a code meisai does not know is printed as the core system sent it."""
+    return str(PaymentType(code).label) if code in PaymentType.values else code

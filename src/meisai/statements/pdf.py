@@ -24,8 +24,9 @@ from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from meisai.statements.formatting import jp_date, month_label, short_date, yen
-from meisai.statements.models import LineKind, PaymentType, Statement
+from meisai.core import cp932
+from meisai.statements.formatting import jp_date, month_label, payment_label, short_date, yen
+from meisai.statements.models import LineKind, Statement
 from meisai.statements.selectors import Line, StatementView
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ FALLBACK_FONTS = [
     ("HanaMinA", Path("/usr/share/fonts/truetype/hanazono/HanaMinA.ttf")),
     ("HanaMinB", Path("/usr/share/fonts/truetype/hanazono/HanaMinB.ttf")),
 ]
-GETA = "〓"
+GETA = cp932.GETA
 
 
 def _to_unicode_cmap(fontname: str, subset: list[int]) -> str:
@@ -182,12 +183,6 @@ _COL_USE = _MARGIN + 448
 _COL_BILLED = _PAGE_WIDTH - _MARGIN
 
 
-def _payment_label(line: Line) -> str:
-    if line.payment_type in PaymentType.values:
-        return str(PaymentType(line.payment_type).label)
-    return line.payment_type
-
-
 class _Page:
     """Keeps the cursor and starts a new page (with the column heads) when one is full."""
 
@@ -317,7 +312,7 @@ def _line(canvas: Canvas, y: float, line: Line) -> None:
         _draw(canvas, _COL_DATE, y, short_date(line.use_date))
         _draw(canvas, _COL_USER, y, line.user_kind)
         _draw(canvas, _COL_MERCHANT, y, line.merchant, max_width=_COL_PAYMENT - _COL_MERCHANT - 6)
-        _draw(canvas, _COL_PAYMENT, y, _payment_label(line), max_width=58)
+        _draw(canvas, _COL_PAYMENT, y, payment_label(line.payment_type), max_width=58)
         _draw(canvas, _COL_INSTALLMENT, y, line.installment)
     _draw(canvas, _COL_USE, y, yen(line.use_amount), align="right")
     _draw(canvas, _COL_BILLED, y, yen(line.billed_amount), align="right")

@@ -17,9 +17,8 @@ from django.db.models import QuerySet
 from meisai import billing_calendar
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST, now
-from meisai.members import selectors as member_selectors
+from meisai.members import delivery
 from meisai.members.models import Card, Member
-from meisai.members.services import web_delivery_refusal
 from meisai.statements import fees
 from meisai.statements.models import LineKind, Statement, UsageLine, UserKind
 
@@ -209,10 +208,10 @@ def next_delivery(*, member: Member, at: dt.datetime | None = None) -> NextDeliv
     moment = at or now()
     upcoming = billing_calendar.latest_billing_month(moment.astimezone(JST).date()).next()
     cutoff = billing_calendar.registration_cutoff(upcoming)
-    current = member_selectors.current_delivery_method(member=member)
+    current = delivery.current_delivery_method(member=member)
     fixed = moment >= cutoff
-    refusal = web_delivery_refusal(member=member)
-    method = member_selectors.delivery_method_at(member=member, moment=cutoff) if fixed else current
+    refusal = delivery.web_delivery_refusal(member=member)
+    method = delivery.delivery_method_at(member=member, moment=cutoff) if fixed else current
     return NextDelivery(
         month=upcoming,
         method=method,

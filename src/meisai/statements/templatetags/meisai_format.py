@@ -8,7 +8,6 @@ from django import template
 
 from meisai.billing_calendar import BillingMonth
 from meisai.statements import formatting
-from meisai.statements.models import PaymentType
 
 register = template.Library()
 
@@ -40,5 +39,4 @@ def points(amount: int | None) -> str:
 
 @register.filter
 def payment_label(code: str) -> str:
-    """``1回`` → ``1回払い``: the label of a payment type code as the statement prints it."""
-    return str(PaymentType(code).label) if code in PaymentType.values else code
+    return formatting.payment_label(code)
