@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     from meisai.billing_calendar import BillingMonth
     from meisai.points.services import campaign_load_defaults
-    from meisai.statements.services import statement_close
+    from meisai.statements.close import statement_close
 
     print("setup:", flush=True)
     timed("migrate", lambda: call_command("migrate", verbosity=0))

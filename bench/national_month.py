@@ -230,7 +230,8 @@ def run(options: argparse.Namespace) -> None:
     from meisai.imports.services import import_file
     from meisai.notifications.models import OutboxMessage
     from meisai.notifications.sender import outbox_send_due
-    from meisai.statements.services import statement_close, statement_publish
+    from meisai.statements.close import statement_close
+    from meisai.statements.publish import statement_publish
 
     timer = Timer()
     month = BillingMonth.parse(MONTH)

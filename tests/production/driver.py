@@ -73,7 +73,7 @@ def seed(*, prefix: str, members: int, month: str) -> list[str]:
 
 def close(*, month: str) -> dict[str, object]:
     from meisai.billing_calendar import BillingMonth
-    from meisai.statements.services import statement_close
+    from meisai.statements.close import statement_close
 
     result = statement_close(month=BillingMonth.parse(month), actor="driver")
     return {"statements": result.statements}
@@ -116,7 +116,7 @@ def verify(*, month: str) -> dict[str, object]:
 
     from meisai.billing_calendar import BillingMonth
     from meisai.statements.models import Statement
-    from meisai.statements.tasks import statements_pdf_render
+    from meisai.statements.pdf import statements_pdf_render
 
     figures = Statement.objects.filter(billing_month=month).aggregate(
         statements=Count("id"), total=Sum("total")

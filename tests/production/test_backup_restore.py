@@ -19,9 +19,9 @@ from django.db.models import Sum
 
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST
+from meisai.statements.close import statement_close
 from meisai.statements.models import Statement, UsageLine
-from meisai.statements.services import statement_close
-from meisai.statements.tasks import statements_pdf_render
+from meisai.statements.pdf import statements_pdf_render
 from tests.factories import CardFactory
 
 pytestmark = [

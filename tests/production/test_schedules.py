@@ -14,9 +14,10 @@ from meisai.clock import JST
 from meisai.core.models import Job
 from meisai.notifications.models import OutboxMessage
 from meisai.schedules import BEAT_SCHEDULE
+from meisai.statements.close import statement_close
 from meisai.statements.models import MonthClose, Statement, UsageLine
-from meisai.statements.services import statement_close
-from meisai.statements.tasks import confirmation_day_run, confirmation_day_task
+from meisai.statements.publish import confirmation_day_run
+from meisai.statements.tasks import confirmation_day_task
 from tests.factories import AccountFactory, MemberFactory
 
 

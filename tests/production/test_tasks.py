@@ -11,8 +11,8 @@ from meisai.clock import JST
 from meisai.core.models import Job
 from meisai.imports.models import ImportBatch
 from meisai.imports.tasks import import_file_task
+from meisai.statements.close import CloseRefused
 from meisai.statements.models import UsageLine
-from meisai.statements.services import CloseRefused
 from meisai.statements.tasks import statement_close_task, statement_publish_task
 from tests.factories import AccountFactory, MemberFactory
 

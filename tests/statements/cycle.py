@@ -8,12 +8,8 @@ import time_machine
 
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST
-from meisai.statements.services import (
-    CloseResult,
-    PublishResult,
-    statement_close,
-    statement_publish,
-)
+from meisai.statements.close import CloseResult, statement_close
+from meisai.statements.publish import PublishResult, statement_publish
 
 
 def jst(*args: int) -> dt.datetime:

@@ -15,9 +15,9 @@ from meisai.members.delivery import delivery_method_at
 from meisai.members.models import DeliveryPreference
 from meisai.statements import close as close_module
 from meisai.statements import fees
+from meisai.statements.close import CloseRefused, ReconciliationError, statement_close
 from meisai.statements.models import LineKind, MonthClose, Statement, UsageLine
 from meisai.statements.selectors import statement_lines
-from meisai.statements.services import CloseRefused, ReconciliationError, statement_close
 from tests.factories import (
     CardFactory,
     DeliveryPreferenceFactory,

@@ -9,8 +9,8 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from meisai.billing_calendar import BillingMonth
+from meisai.statements.close import statement_close
 from meisai.statements.models import MonthClose, Statement, UsageLine
-from meisai.statements.services import statement_close
 from tests.factories import MemberFactory, UsageLineFactory
 from tests.statements.cycle import close, jst
 

@@ -24,9 +24,9 @@ from meisai.members.models import DeliveryPreference
 from meisai.points.eligibility import campaign_window_bounds
 from meisai.points.models import PointEntry
 from meisai.points.services import campaign_load_defaults
+from meisai.statements.close import statement_close
 from meisai.statements.models import MonthClose, Statement, UsageLine
 from meisai.statements.selectors import statement_lines
-from meisai.statements.services import statement_close
 from tests.factories import MemberFactory, UsageLineFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from meisai.billing_calendar import BillingMonth
 from meisai.notifications.models import OutboxMessage
 from meisai.notifications.sender import outbox_send_due
 from meisai.statements.models import MonthClose, Statement
-from meisai.statements.services import PublishRefused, statement_publish_due
+from meisai.statements.publish import PublishRefused, statement_publish_due
 from tests.factories import AccountFactory, CardFactory, MemberFactory, UsageLineFactory
 from tests.statements.cycle import close, jst, publish
 

@@ -9,6 +9,7 @@ job: its ``attempts`` grows and it goes back to running.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -29,6 +30,18 @@ SAVE_EVERY_SECONDS = 2.0
 def job_create(*, kind: str, args: dict[str, Any] | None = None, actor: str = "") -> Job:
     """Record work that was asked for; the task that does it receives ``job.pk``."""
     return Job.objects.create(kind=kind, args=args or {}, actor=actor, queued_at=now())
+
+
+def job_dispatch(task: Any, *, kind: str, args: dict[str, Any], actor: str) -> Job:
+    """Record work as a queued job and hand it to the workers once the record is committed.
+
+    ``task`` is a Celery task taking ``args`` as keyword arguments plus ``actor`` and
+    ``job_id``; it runs inline in the embedded default (``MEISAI_TASKS_INLINE``).
+    """
+    with transaction.atomic():
+        job = job_create(kind=kind, args=args, actor=actor)
+        transaction.on_commit(lambda: task.delay(**args, actor=actor, job_id=job.pk))
+    return job
 
 
 class JobHandle:
@@ -93,3 +106,26 @@ def job_run(
     job.finished_at = now()
     handle._save("status", "finished_at", "done", "total", "counts")
     logger.info("job %s #%s done: %s", kind, job.pk, job.counts)
+
+
+def job_counts(result: Any) -> dict[str, Any]:
+    """A service's result as JSON counts for the job record."""
+    if result is None:
+        return {}
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        values = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+        return {
+            name: value
+            if isinstance(value, int | str | float | bool | None)
+            else [str(v) for v in value]
+            if isinstance(value, tuple | list)
+            else str(value)
+            for name, value in values.items()
+        }
+    if isinstance(result, dict):
+        return {
+            str(k): v if isinstance(v, int | str | float) else str(v) for k, v in result.items()
+        }
+    if isinstance(result, int):
+        return {"count": result}
+    return {"result": str(result)}

@@ -147,7 +147,8 @@ def _registration_record(member: Member, person: DemoMember, password_hash: str)
 def _monthly_cycle(latest: BillingMonth, write: Callable[[str], None]) -> None:
     # Imported lazily: the statements and points apps call into members, not the reverse.
     from meisai.points.services import campaign_load_defaults
-    from meisai.statements.services import statement_close, statement_publish
+    from meisai.statements.close import statement_close
+    from meisai.statements.publish import statement_publish
 
     campaign = campaign_load_defaults()
     write(f"キャンペーン: {campaign.name}")

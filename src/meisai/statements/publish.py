@@ -1,4 +1,5 @@
-"""Publication of a closed month (SPEC 3.6): statements become visible, the 請求額確定 email goes out.
+"""Publication of a closed month (SPEC 3.6): statements become visible, the 請求額確定 email goes out,
+on the confirmation day by the scheduler (:func:`confirmation_day_run`) or by hand.
 
 ``published_at`` of the month's statements and one outbox row per member with an active web
 account are written in one transaction; the sender delivers the rows after commit. The outbox
@@ -9,9 +10,12 @@ publish runs again or a sender dies halfway.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from meisai import billing_calendar as cal
@@ -19,9 +23,12 @@ from meisai.accounts.models import Account
 from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import now
+from meisai.core.jobs import job_counts
 from meisai.notifications.models import OutboxMessage
 from meisai.notifications.services import Email, email_enqueue_many
 from meisai.statements.models import MonthClose, Statement
+
+logger = logging.getLogger(__name__)
 
 EMAIL_TEMPLATE = "statement_confirmed"
 
@@ -137,3 +144,57 @@ def statement_publish_due(*, today: dt.date) -> PublishResult | None:
     if record is not None and record.published_at is not None:
         return None
     return statement_publish(month=month, actor="scheduler")
+
+
+def operators_alert_not_closed(*, month: BillingMonth, today: dt.date) -> int:
+    """Tell every operator address that ``month`` reached its confirmation day unclosed.
+
+    One email per address per day: the key names the day, so a second run of the same day's
+    schedule queues nothing.
+    """
+    emails = [
+        Email(
+            key=f"operators:month-not-closed:{month}:{today.isoformat()}:{address}",
+            template="operators_month_not_closed",
+            to=address,
+            context={
+                "month_label": month.label,
+                "month": str(month),
+                "confirmation_date": cal.confirmation_date(month),
+                "today": today,
+            },
+        )
+        for address in settings.MEISAI_OPERATOR_EMAILS
+    ]
+    return email_enqueue_many(emails) if emails else 0
+
+
+def confirmation_day_run(*, today: dt.date) -> dict[str, Any]:
+    """The scheduler's daily look at the calendar (SPEC 3.6).
+
+    From the confirmation day of the current billing month on: if the month is closed and not yet
+    published, publish it; if it is not closed, email the operators, every day until someone
+    closes it.
+    """
+    month = BillingMonth.of(today)
+    confirmation = cal.confirmation_date(month)
+    if today < confirmation:
+        return {"month": str(month), "action": "none"}
+    record = MonthClose.objects.filter(
+        billing_month=str(month), status=MonthClose.Status.CONFIRMED
+    ).first()
+    if record is None:
+        alerted = operators_alert_not_closed(month=month, today=today)
+        logger.warning(
+            "confirmation day of %s: month not closed, %d operators told", month, alerted
+        )
+        return {"month": str(month), "action": "operators_alerted", "emails": alerted}
+    if record.published_at is not None:
+        return {"month": str(month), "action": "already_published"}
+    # On the day itself through the service's own rule; a month closed late is published by the
+    # first run after its close.
+    if today == confirmation:
+        result = statement_publish_due(today=today)
+    else:
+        result = statement_publish(month=month, actor="scheduler")
+    return {"month": str(month), "action": "published", **job_counts(result)}

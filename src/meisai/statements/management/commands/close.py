@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from meisai.billing_calendar import BillingMonth
-from meisai.statements.services import CloseRefused, statement_close
+from meisai.core.jobs import job_dispatch
+from meisai.statements.close import CloseRefused, statement_close
+from meisai.statements.tasks import statement_close_task
 
 
 class Command(BaseCommand):
@@ -25,6 +27,12 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="compute and print, write nothing"
         )
         parser.add_argument("--actor", default="", help="operator name for the record")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="hand the work to the workers and return at once (follow it as a job in the "
+            "back office)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -32,6 +40,15 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from error
         actor = options["actor"] or f"cli:{getpass.getuser()}"
+        if options["queue"]:
+            job = job_dispatch(
+                statement_close_task,
+                kind="close",
+                args={"month": str(month), "dry_run": options["dry_run"]},
+                actor=actor,
+            )
+            self.stdout.write(f"{month.label}: 締め処理をジョブ {job.pk} として受け付けました。")
+            return
         try:
             result = statement_close(month=month, actor=actor, dry_run=options["dry_run"])
         except CloseRefused as error:

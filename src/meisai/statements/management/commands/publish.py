@@ -8,7 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from meisai.billing_calendar import BillingMonth
-from meisai.statements.services import PublishRefused, statement_publish
+from meisai.core.jobs import job_dispatch
+from meisai.statements.publish import PublishRefused, statement_publish
+from meisai.statements.tasks import statement_publish_task
 
 
 class Command(BaseCommand):
@@ -20,6 +22,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("month", help="billing month YYYY-MM")
         parser.add_argument("--actor", default="", help="operator name for the record")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="hand the work to the workers and return at once (follow it as a job in the "
+            "back office)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -27,6 +35,12 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from error
         actor = options["actor"] or f"cli:{getpass.getuser()}"
+        if options["queue"]:
+            job = job_dispatch(
+                statement_publish_task, kind="publish", args={"month": str(month)}, actor=actor
+            )
+            self.stdout.write(f"{month.label}: 公開をジョブ {job.pk} として受け付けました。")
+            return
         try:
             result = statement_publish(month=month, actor=actor)
         except PublishRefused as error:
