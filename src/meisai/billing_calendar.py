@@ -3,15 +3,20 @@
 Every date rule of the monthly cycle lives here and nowhere else:
 
 * a billing month ``YYYY-MM`` (○月請求分) bills the usage of the previous calendar month;
-* the registration cutoff is the end of the 9th of the billing month, Japan time: a delivery
-  preference recorded before 10th 00:00 JST decides that month's statement;
+* the registration cutoff is the end of the cutoff day (締め日, default the 9th) of the billing
+  month, Japan time: a delivery preference recorded before 00:00 JST of the day after (the 10th)
+  decides that month's statement;
 * the confirmation day (請求額確定, default the 13th) and the debit day (引落日, default the 26th)
   move to the next business day across Saturdays, Sundays, Japanese public holidays (from the
   maintained ``holidays`` library) and the bank closing days 12-31 … 01-03;
-* the service starts with billing month 2024-11; nothing earlier is ever shown online, and a
-  member sees at most the latest 13 billing months.
+* the service starts with a billing month (default 2024-11); nothing earlier is ever shown
+  online, and a member sees at most the latest ``history_months`` billing months (default 13);
+* paper statements carry a fee from a billing month on (default 2025-04): net plus consumption
+  tax (default 150 + 10 % = 165 yen).
 
-The numbers come from ``settings.MEISAI_CALENDAR`` so an issuer changes them without code.
+The numbers come from ``settings.MEISAI_CALENDAR``, which ``meisai.config`` reads and checks from
+the environment, so an issuer changes them without code. Pages and emails print them through
+:func:`calendar_terms`, never as fixed text.
 """
 
 from __future__ import annotations
@@ -138,7 +143,8 @@ def debit_date(month: BillingMonth) -> dt.date:
 
 
 def registration_cutoff(month: BillingMonth) -> dt.datetime:
-    """The first moment that no longer counts for ``month``: the 10th, 00:00 JST.
+    """The first moment that no longer counts for ``month``: 00:00 JST of the day after the
+    cutoff day (the 10th by default).
 
     A preference recorded strictly before this moment decides the delivery of ``month``
     ("registered by the 9th → takes effect from that month's statement").
@@ -163,8 +169,22 @@ def paper_fee_start() -> BillingMonth:
 
 
 def paper_fee_amount() -> tuple[int, int]:
-    """(net, consumption tax) of the paper-statement fee: 150 + 15 = 165 yen by default."""
-    return int(_setting("paper_fee_net")), int(_setting("paper_fee_tax"))
+    """(net, consumption tax) of the paper-statement fee: 150 + 15 = 165 yen by default.
+
+    The tax is ``paper_fee_tax_percent`` of the net, rounded down to the whole yen (切り捨て).
+    Japan's invoice rules round consumption tax once per invoice and tax rate and leave the
+    direction to the issuer; the fee is the only taxed amount meisai adds to a statement, so
+    rounding it here is rounding once per statement, and rounding down never charges a member
+    more than the rate. Integer arithmetic keeps it exact: no float ever touches a yen.
+    """
+    net = int(_setting("paper_fee_net"))
+    return net, net * int(_setting("paper_fee_tax_percent")) // 100
+
+
+def paper_fee_total() -> int:
+    """The paper fee with tax, as a member pays it (165 yen by default)."""
+    net, tax = paper_fee_amount()
+    return net + tax
 
 
 # --- what a member may see ---------------------------------------------------------------------
@@ -187,3 +207,49 @@ def visible_months(latest: BillingMonth) -> list[BillingMonth]:
 
 def is_visible(month: BillingMonth, latest: BillingMonth) -> bool:
     return month in visible_months(latest)
+
+
+# --- what pages and emails print ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarTerms:
+    """The calendar as members read it, for templates: ``毎月{{ cutoff_day }}日`` and so on."""
+
+    #: 締め日 and the first day that counts for the next month (9 and 10 by default).
+    cutoff_day: int
+    day_after_cutoff: int
+    confirmation_day: int
+    debit_day: int
+    history_months: int
+    service_start: BillingMonth
+    #: ``2024年11月請求分``: the first billing month shown online.
+    service_start_label: str
+    paper_fee_start: BillingMonth
+    paper_fee_start_label: str
+    paper_fee_net: int
+    paper_fee_tax: int
+    #: The fee with tax, in whole yen (165 by default).
+    paper_fee: int
+
+
+def calendar_terms() -> CalendarTerms:
+    """The configured calendar, read afresh so a changed setting shows on the next page."""
+    cutoff_day = int(_setting("registration_cutoff_day"))
+    start = service_start()
+    fee_start = paper_fee_start()
+    net, tax = paper_fee_amount()
+    return CalendarTerms(
+        cutoff_day=cutoff_day,
+        day_after_cutoff=cutoff_day + 1,
+        confirmation_day=int(_setting("confirmation_day")),
+        debit_day=int(_setting("debit_day")),
+        history_months=int(_setting("history_months")),
+        service_start=start,
+        service_start_label=start.label,
+        paper_fee_start=fee_start,
+        paper_fee_start_label=fee_start.label,
+        paper_fee_net=net,
+        paper_fee_tax=tax,
+        paper_fee=net + tax,
+    )

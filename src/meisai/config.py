@@ -8,6 +8,7 @@ the embedded secrets.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -62,6 +63,74 @@ WORKER_CONCURRENCY: int = env.int("MEISAI_WORKER_CONCURRENCY", default=2)
 #: Maintenance windows, "start/end" in ISO 8601 with offset, separated by commas.
 MAINTENANCE_WINDOWS: list[str] = env.list(
     "MEISAI_MAINTENANCE_WINDOWS", default=["2024-11-13T02:00+09:00/2024-11-13T05:00+09:00"]
+)
+
+
+# --- the business calendar and the paper fee (SPEC 3.1, 3.3) ----------------------------------
+# Defaults are the flyer's. A bad value stops the start here, with one line naming the variable,
+# rather than surfacing months later as a wrong cutoff or a crashed monthly close.
+
+_WHOLE_NUMBER = re.compile(r"^-?[0-9]+$")
+_YEAR_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+
+
+def _whole_number(name: str, default: int, *, low: int, high: int | None, what: str) -> int:
+    raw = env.str(name, default=str(default)).strip()
+    value = int(raw) if _WHOLE_NUMBER.match(raw) else None
+    if value is None or value < low or (high is not None and value > high):
+        raise ImproperlyConfigured(f"{name} must be {what}, not {raw!r}")
+    return value
+
+
+def _day_of_month(name: str, default: int) -> int:
+    # The 29th to the 31st are missing from some months; a rule that skips a month is no rule.
+    return _whole_number(
+        name, default, low=1, high=28, what="a day of the month from 1 to 28 (every month has it)"
+    )
+
+
+def _year_month(name: str, default: str) -> str:
+    raw = env.str(name, default=default).strip()
+    match = _YEAR_MONTH.match(raw)
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1900:
+        raise ImproperlyConfigured(f"{name} must be a month written YYYY-MM, not {raw!r}")
+    return raw
+
+
+#: 締め日: a delivery preference recorded by the end of this day decides that month's statement.
+CUTOFF_DAY: int = _day_of_month("MEISAI_CUTOFF_DAY", 9)
+#: 請求額確定: statements are published (next business day when it is not one).
+CONFIRMATION_DAY: int = _day_of_month("MEISAI_CONFIRMATION_DAY", 13)
+#: 引落日: the total is debited (next business day when it is not one).
+DEBIT_DAY: int = _day_of_month("MEISAI_DEBIT_DAY", 26)
+if CUTOFF_DAY >= CONFIRMATION_DAY:
+    # The close needs the month's delivery decided before its statements are confirmed.
+    raise ImproperlyConfigured(
+        f"MEISAI_CUTOFF_DAY ({CUTOFF_DAY}) must come before "
+        f"MEISAI_CONFIRMATION_DAY ({CONFIRMATION_DAY})"
+    )
+if DEBIT_DAY <= CONFIRMATION_DAY:
+    # A member is told the amount before it is debited, never after.
+    raise ImproperlyConfigured(
+        f"MEISAI_DEBIT_DAY ({DEBIT_DAY}) must come after "
+        f"MEISAI_CONFIRMATION_DAY ({CONFIRMATION_DAY})"
+    )
+#: The first billing month shown online; earlier months are never shown, even if imported.
+SERVICE_START: str = _year_month("MEISAI_SERVICE_START", "2024-11")
+#: How many billing months, the latest included, a member may see.
+HISTORY_MONTHS: int = _whole_number(
+    "MEISAI_HISTORY_MONTHS", 13, low=1, high=120, what="a number of months from 1 to 120"
+)
+#: The first billing month whose paper statements carry the fee.
+PAPER_FEE_FROM: str = _year_month("MEISAI_PAPER_FEE_FROM", "2025-04")
+#: The paper fee before tax, whole yen.
+PAPER_FEE_NET: int = _whole_number(
+    "MEISAI_PAPER_FEE_NET", 150, low=0, high=None, what="an amount of whole yen, 0 or more"
+)
+#: Consumption tax on the fee in whole percent; the tax is rounded down to the yen
+#: (billing_calendar.paper_fee_amount says why).
+PAPER_FEE_TAX_PERCENT: int = _whole_number(
+    "MEISAI_PAPER_FEE_TAX_PERCENT", 10, low=0, high=100, what="a whole percent from 0 to 100"
 )
 
 

@@ -304,16 +304,17 @@ CACHES = {
     )
 }
 
-# meisai's business calendar (SPEC 3.1): configuration, not code.
+# meisai's business calendar and paper fee (SPEC 3.1, 3.3): configuration, not code, read and
+# checked from the environment by config.py; meisai.billing_calendar is its only reader.
 MEISAI_CALENDAR = {
-    "service_start": "2024-11",
-    "history_months": 13,
-    "registration_cutoff_day": 9,
-    "confirmation_day": 13,
-    "debit_day": 26,
-    "paper_fee_start": "2025-04",
-    "paper_fee_net": 150,
-    "paper_fee_tax": 15,
+    "service_start": config.SERVICE_START,
+    "history_months": config.HISTORY_MONTHS,
+    "registration_cutoff_day": config.CUTOFF_DAY,
+    "confirmation_day": config.CONFIRMATION_DAY,
+    "debit_day": config.DEBIT_DAY,
+    "paper_fee_start": config.PAPER_FEE_FROM,
+    "paper_fee_net": config.PAPER_FEE_NET,
+    "paper_fee_tax_percent": config.PAPER_FEE_TAX_PERCENT,
 }
 MEISAI_TERMS_VERSION = "2024-11"
 
