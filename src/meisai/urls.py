@@ -1,7 +1,11 @@
 """Root URLs. Member pages follow SPEC 4.4; each app owns its own ``urls.py``."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
+
+from meisai.core.billing_month import BillingMonthConverter
+
+register_converter(BillingMonthConverter, "month")
 
 urlpatterns = [
     # set_language (POST only, CSRF-checked): the footer's 日本語 / English switch.

@@ -10,6 +10,7 @@ import time_machine
 from django.core.management import call_command
 
 from meisai.accounts.models import Account, Enrollment
+from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST
 from meisai.imports.models import ImportBatch
 from meisai.members.models import Member
@@ -63,10 +64,7 @@ def test_demo_loads_members_usage_accounts_and_prints_logins(tmp_path):
     # Every month from 2024-11 to the latest (2025-05 on 2025-05-20) is closed and published.
     assert list(
         MonthClose.objects.order_by("billing_month").values_list("billing_month", "status")
-    ) == [
-        (f"{m[:4]}-{m[4:]}", "confirmed")
-        for m in ["202411", "202412", "202501", "202502", "202503", "202504", "202505"]
-    ]
+    ) == [(BillingMonth(2024, 11).plus(i), "confirmed") for i in range(7)]
     assert not MonthClose.objects.filter(published_at__isnull=True).exists()
     # The story the logins point at, checked on the April 2025 statements.
     assert statement("M0000001", "2025-04") == ("paper", 165, 0)

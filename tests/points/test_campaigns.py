@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.db import IntegrityError, transaction
 
+from meisai.billing_calendar import BillingMonth
 from meisai.members.models import DeliveryPreference
 from meisai.points.models import Campaign, PointEntry
 from meisai.points.services import campaign_load_defaults
@@ -30,7 +31,7 @@ def registrant(at: dt.datetime, source: str = DeliveryPreference.Source.REGISTRA
     return person
 
 
-def granted(member) -> list[tuple[str, int, str]]:
+def granted(member) -> list[tuple[str, int, BillingMonth]]:
     return list(
         PointEntry.objects.filter(member=member).values_list(
             "campaign__code", "points", "billing_month"
@@ -38,7 +39,7 @@ def granted(member) -> list[tuple[str, int, str]]:
     )
 
 
-FLYER = [("web-early-2024", 1000, "2025-04")]
+FLYER = [("web-early-2024", 1000, BillingMonth(2025, 4))]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from meisai.billing_calendar import BillingMonth
 from meisai.points.models import Campaign, PointEntry
 from meisai.points.selectors import PointHistoryEntry, point_summary
 from meisai.points.services import campaign_load_defaults
@@ -38,7 +39,7 @@ def test_defaults_create_the_flyer_campaign_once_with_iris_excluded():
         jst(2024, 11, 13, 0, 0, 0),
         jst(2025, 2, 28, 23, 59, 59),
     )
-    assert (first.points, first.grant_month) == (1000, "2025-04")
+    assert (first.points, first.grant_month) == (1000, BillingMonth(2025, 4))
     assert list(first.excluded_products.values_list("code", flat=True)) == ["IRIS"]
 
 
@@ -67,7 +68,7 @@ def test_load_csv_creates_and_updates_campaigns(tmp_path, capsys):
         jst(2025, 3, 1, 0, 0),
         jst(2025, 5, 31, 23, 59, 59),
     )
-    assert (spring.points, spring.grant_month) == (500, "2025-07")
+    assert (spring.points, spring.grant_month) == (500, BillingMonth(2025, 7))
     assert sorted(spring.excluded_products.values_list("code", flat=True)) == ["GOLD", "IRIS"]
     summer = Campaign.objects.get(code="summer-2025")
     assert (summer.window_start, summer.window_end) == (
@@ -175,7 +176,7 @@ def test_point_summary_adds_grants_recorded_after_the_imported_balance():
             kind="grant",
             points=1000,
             label="「WEB請求明細」早期ご登録キャンペーン",
-            billing_month="2025-04",
+            billing_month=BillingMonth(2025, 4),
         ),
         PointHistoryEntry(
             on=dt.date(2025, 3, 31), kind="balance", points=2_500, label="ポイント残高"

@@ -51,11 +51,12 @@ def test_the_total_of_a_confirmed_statement_cannot_be_updated(confirmed):
 
 
 def usage_amounts() -> list[tuple[str, int, int]]:
-    return list(
-        UsageLine.objects.order_by("billing_month", "line_no").values_list(
-            "billing_month", "line_no", "billed_amount"
-        )
-    )
+    return [
+        (str(month), line_no, amount)
+        for month, line_no, amount in UsageLine.objects.order_by(
+            "billing_month", "line_no"
+        ).values_list("billing_month", "line_no", "billed_amount")
+    ]
 
 
 def test_usage_lines_of_a_confirmed_statement_cannot_be_updated(confirmed):

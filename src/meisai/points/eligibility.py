@@ -25,7 +25,6 @@ from typing import Any
 from django.db import connection
 
 from meisai import billing_calendar as cal
-from meisai.billing_calendar import BillingMonth
 from meisai.members.models import Card, DeliveryPreference, Member
 from meisai.points.models import Campaign
 
@@ -48,7 +47,7 @@ def campaign_window_bounds(campaign: Campaign) -> tuple[dt.datetime, dt.datetime
 
 def grant_day(campaign: Campaign) -> dt.date:
     """The day the points are granted: the confirmation day of the campaign's grant month."""
-    return cal.confirmation_date(BillingMonth.parse(str(campaign.grant_month)))
+    return cal.confirmation_date(campaign.grant_month)
 
 
 def campaign_qualifies(*, member: Member, campaign: Campaign) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from meisai.core.billing_month import BillingMonthField
 from meisai.members.models import Member, Product
 
 
@@ -16,7 +17,7 @@ class Campaign(models.Model):
     window_start = models.DateTimeField(help_text="inclusive")
     window_end = models.DateTimeField(help_text="inclusive")
     points = models.PositiveIntegerField()
-    grant_month = models.CharField(max_length=7)
+    grant_month = BillingMonthField()
     excluded_products = models.ManyToManyField(Product, blank=True)
 
     class Meta:
@@ -59,7 +60,7 @@ class PointEntry(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     points = models.BigIntegerField()
-    billing_month = models.CharField(max_length=7)
+    billing_month = BillingMonthField()
     campaign = models.ForeignKey(
         Campaign, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from meisai.billing_calendar import BillingMonth
 from meisai.clock import jst
 from meisai.members.models import Member
 from meisai.points.models import PointBalance, PointEntry
@@ -25,7 +26,7 @@ class PointHistoryEntry:
     kind: str
     points: int
     label: str
-    billing_month: str = ""
+    billing_month: BillingMonth | None = None
 
 
 @dataclass(frozen=True)

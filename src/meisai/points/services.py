@@ -73,7 +73,7 @@ def campaign_upsert(
             "window_start": window_start,
             "window_end": window_end,
             "points": points,
-            "grant_month": str(grant_month),
+            "grant_month": grant_month,
         },
     )
     campaign.excluded_products.set(products)

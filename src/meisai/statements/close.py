@@ -301,7 +301,7 @@ def _tally(*, month: BillingMonth, campaigns: list[Campaign], outcome: str) -> C
 
 def _recorded_result(record: MonthClose, month: BillingMonth) -> CloseResult:
     """The figures of a month confirmed earlier, for the "nothing changed" report."""
-    grants = PointEntry.objects.filter(billing_month=str(month), kind=PointEntry.Kind.CAMPAIGN)
+    grants = PointEntry.objects.filter(billing_month=month, kind=PointEntry.Kind.CAMPAIGN)
     return CloseResult(
         month=month,
         outcome="already_confirmed",
@@ -310,7 +310,7 @@ def _recorded_result(record: MonthClose, month: BillingMonth) -> CloseResult:
         paper_statements=record.paper_statements,
         fees=record.fees,
         fee_total=record.fee_total,
-        usage_lines=UsageLine.objects.filter(billing_month=str(month)).count(),
+        usage_lines=UsageLine.objects.filter(billing_month=month).count(),
         usage_total=record.usage_total,
         statement_total=record.statement_total,
         grants=grants.count(),
@@ -341,15 +341,13 @@ def statement_close(*, month: BillingMonth, actor: str, dry_run: bool = False) -
         with transaction.atomic():
             _lock_month(month)
             record, _ = MonthClose.objects.select_for_update().get_or_create(
-                billing_month=str(month), defaults={"started_at": moment, "closed_by": actor}
+                billing_month=month, defaults={"started_at": moment, "closed_by": actor}
             )
             if record.status == MonthClose.Status.CONFIRMED:
                 return _recorded_result(record, month)
             try:
                 with transaction.atomic():
-                    campaigns = list(
-                        Campaign.objects.filter(grant_month=str(month)).order_by("code")
-                    )
+                    campaigns = list(Campaign.objects.filter(grant_month=month).order_by("code"))
                     for campaign in campaigns:
                         _grant_campaign(campaign=campaign, month=month, moment=moment)
                     _insert_statements(month=month, moment=moment)

@@ -55,7 +55,7 @@ def line_row(statement: Statement, line: Line) -> list[str | int]:
     """One CSV row; text cells neutralised, amounts as integers."""
     payment = "" if line.kind == LineKind.PAPER_FEE else payment_label(line.payment_type)
     text_cells = [
-        statement.billing_month,
+        str(statement.billing_month),
         line.card.masked if line.card else "",
         line.user_kind,
         short_date(line.use_date),

@@ -35,7 +35,7 @@ def _confirmed_month(month: str | None) -> BillingMonth:
         raise ValueError("請求月(YYYY-MM)を指定してください。")
     billing = BillingMonth.parse(month)
     if not MonthClose.objects.filter(
-        billing_month=str(billing), status=MonthClose.Status.CONFIRMED
+        billing_month=billing, status=MonthClose.Status.CONFIRMED
     ).exists():
         raise ValueError(
             f"{billing.label}はまだ締め処理が完了していないため出力できません"
@@ -67,7 +67,7 @@ def export_paper_list(
     """Members whose statement of ``month`` goes on paper, with their postal data and total."""
     billing = _confirmed_month(month)
     rows = (
-        Statement.objects.filter(billing_month=str(billing), delivery=Statement.Delivery.PAPER)
+        Statement.objects.filter(billing_month=billing, delivery=Statement.Delivery.PAPER)
         .order_by("member__member_no")
         .values_list(
             "member__member_no",
@@ -90,7 +90,7 @@ def export_fees(
     billing = _confirmed_month(month)
     net, tax = cal.paper_fee_amount()
     rows = list(
-        Statement.objects.filter(billing_month=str(billing), fee_total__gt=0)
+        Statement.objects.filter(billing_month=billing, fee_total__gt=0)
         .order_by("member__member_no")
         .values_list("member__member_no", "billing_month", "fee_total")
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from meisai.core.billing_month import BillingMonthField
 from meisai.members.models import Card, Member
 
 
@@ -60,7 +61,7 @@ class UsageLine(models.Model):
     card = models.ForeignKey(
         Card, null=True, blank=True, on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
-    billing_month = models.CharField(max_length=7)
+    billing_month = BillingMonthField()
     line_no = models.PositiveIntegerField()
     use_date = models.DateField()
     merchant = models.CharField(max_length=200)
@@ -99,7 +100,7 @@ class MonthClose(models.Model):
         CONFIRMED = "confirmed", "確定"
         FAILED = "failed", "失敗"
 
-    billing_month = models.CharField(max_length=7, unique=True)
+    billing_month = BillingMonthField(unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -131,7 +132,7 @@ class Statement(models.Model):
         db_index=False,
         db_constraint=False,
     )
-    billing_month = models.CharField(max_length=7)
+    billing_month = BillingMonthField()
     delivery = models.CharField(max_length=5, choices=Delivery.choices)
     usage_total = models.BigIntegerField()
     fee_total = models.BigIntegerField(default=0)

@@ -354,7 +354,7 @@ def statements_pdf_render(*, month: BillingMonth) -> dict[str, int]:
     after a restore it proves the statements are the ones issued. Safe to run again.
     """
     counts = {"rendered": 0, "recorded": 0, "verified": 0, "mismatched": 0}
-    statements = Statement.objects.filter(billing_month=str(month)).order_by("id")
+    statements = Statement.objects.filter(billing_month=month).order_by("id")
     with progress_report(f"PDF {month}", total=statements.count()) as advance:
         for statement in statements.iterator(chunk_size=500):
             had_hash = bool(statement.pdf_sha256)

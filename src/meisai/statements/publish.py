@@ -73,7 +73,7 @@ def _emails(month: BillingMonth, already: set[str]) -> Iterator[Email]:
         Account.objects.filter(
             is_active=True,
             member__isnull=False,
-            member__statements__billing_month=str(month),
+            member__statements__billing_month=month,
         )
         .order_by("member__member_no")
         .values_list("member__member_no", "member__name_kanji", "email", "member__email")
@@ -95,7 +95,7 @@ def _emails(month: BillingMonth, already: set[str]) -> Iterator[Email]:
 def statement_publish(*, month: BillingMonth, actor: str) -> PublishResult:
     """Publish a closed month; running it again queues only emails not queued before."""
     with transaction.atomic():
-        record = MonthClose.objects.select_for_update().filter(billing_month=str(month)).first()
+        record = MonthClose.objects.select_for_update().filter(billing_month=month).first()
         if record is None or record.status != MonthClose.Status.CONFIRMED:
             raise PublishRefused(
                 f"{month.label}はまだ締め処理が完了していないため公開できません"
@@ -103,9 +103,9 @@ def statement_publish(*, month: BillingMonth, actor: str) -> PublishResult:
             )
         moment = now()
         first = record.published_at is None
-        published = Statement.objects.filter(
-            billing_month=str(month), published_at__isnull=True
-        ).update(published_at=moment)
+        published = Statement.objects.filter(billing_month=month, published_at__isnull=True).update(
+            published_at=moment
+        )
         if first:
             record.published_at = moment
             record.published_by = actor
@@ -140,7 +140,7 @@ def statement_publish_due(*, today: dt.date) -> PublishResult | None:
     month = BillingMonth.of(today)
     if cal.confirmation_date(month) != today:
         return None
-    record = MonthClose.objects.filter(billing_month=str(month)).first()
+    record = MonthClose.objects.filter(billing_month=month).first()
     if record is not None and record.published_at is not None:
         return None
     return statement_publish(month=month, actor="scheduler")
@@ -181,7 +181,7 @@ def confirmation_day_run(*, today: dt.date) -> dict[str, Any]:
     if today < confirmation:
         return {"month": str(month), "action": "none"}
     record = MonthClose.objects.filter(
-        billing_month=str(month), status=MonthClose.Status.CONFIRMED
+        billing_month=month, status=MonthClose.Status.CONFIRMED
     ).first()
     if record is None:
         alerted = operators_alert_not_closed(month=month, today=today)

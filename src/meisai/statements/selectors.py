@@ -61,9 +61,8 @@ def visible_billing_months() -> list[BillingMonth]:
 
 def published_statements(*, member: Member) -> QuerySet[Statement]:
     """The member's published statements inside the window, newest first."""
-    months = [str(m) for m in visible_billing_months()]
     return Statement.objects.filter(
-        member=member, billing_month__in=months, published_at__isnull=False
+        member=member, billing_month__in=visible_billing_months(), published_at__isnull=False
     ).order_by("-billing_month")
 
 
@@ -72,9 +71,7 @@ def published_statement(*, member: Member, month: BillingMonth) -> Statement | N
     if not billing_calendar.is_visible(month, billing_calendar.latest_billing_month()):
         return None
     return (
-        Statement.objects.filter(
-            member=member, billing_month=str(month), published_at__isnull=False
-        )
+        Statement.objects.filter(member=member, billing_month=month, published_at__isnull=False)
         .select_related("member")
         .first()
     )
@@ -158,7 +155,7 @@ def statement_view(*, statement: Statement) -> StatementView:
     ]
     return StatementView(
         statement=statement,
-        month=BillingMonth.parse(statement.billing_month),
+        month=statement.billing_month,
         groups=groups,
         fee_lines=fee_lines,
         other_lines=other,
@@ -177,9 +174,7 @@ class MonthTotal:
 def monthly_totals(*, member: Member) -> list[MonthTotal]:
     """Every visible month, oldest first, with the total of its statement if there is one."""
     totals = dict(published_statements(member=member).values_list("billing_month", "total"))
-    return [
-        MonthTotal(month=m, total=totals.get(str(m))) for m in reversed(visible_billing_months())
-    ]
+    return [MonthTotal(month=m, total=totals.get(m)) for m in reversed(visible_billing_months())]
 
 
 # --- the next statement's delivery -------------------------------------------------------------

@@ -65,11 +65,7 @@ def statement_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _statement_or_404(member: Member, month_text: str) -> Statement:
-    try:
-        month = BillingMonth.parse(month_text)
-    except ValueError:
-        raise Http404 from None
+def _statement_or_404(member: Member, month: BillingMonth) -> Statement:
     statement = selectors.published_statement(member=member, month=month)
     if statement is None:
         raise Http404
@@ -78,17 +74,13 @@ def _statement_or_404(member: Member, month_text: str) -> Statement:
 
 @require_safe
 @member_required()
-def statement_detail(request: HttpRequest, month: str) -> HttpResponse:
-    try:
-        billing_month = BillingMonth.parse(month)
-    except ValueError:
-        raise Http404 from None
+def statement_detail(request: HttpRequest, month: BillingMonth) -> HttpResponse:
     # A published statement never changes and never becomes unpublished, so its rendered body
     # is cached under the member and month: only the window is checked again on a hit.
-    if not billing_calendar.is_visible(billing_month, billing_calendar.latest_billing_month()):
+    if not billing_calendar.is_visible(month, billing_calendar.latest_billing_month()):
         raise Http404
     member_id = getattr(request.user, "member_id", None)
-    key = f"statement-body:v{STATEMENT_BODY_VERSION}:{member_id}:{billing_month}"
+    key = f"statement-body:v{STATEMENT_BODY_VERSION}:{member_id}:{month}"
     body = cache.get(key)
     if body is None:
         statement = _statement_or_404(request_member(request), month)
@@ -98,13 +90,13 @@ def statement_detail(request: HttpRequest, month: str) -> HttpResponse:
     return render(
         request,
         "statements/detail.html",
-        {"month": billing_month, "body": body},
+        {"month": month, "body": body},
     )
 
 
 @require_safe
 @member_required()
-def statement_pdf_download(request: HttpRequest, month: str) -> HttpResponse:
+def statement_pdf_download(request: HttpRequest, month: BillingMonth) -> HttpResponse:
     member = request_member(request)
     statement = _statement_or_404(member, month)
     pdf = statement_pdf(
@@ -119,9 +111,8 @@ def statement_pdf_download(request: HttpRequest, month: str) -> HttpResponse:
             "お手数ですが、画面の明細をご覧いただくか、しばらくしてからお試しください。",
         )
     response = HttpResponse(pdf, content_type="application/pdf")
-    label = BillingMonth.parse(statement.billing_month).label
     response["Content-Disposition"] = csv_export.content_disposition(
-        filename=f"ご利用代金明細書_{label}.pdf", fallback=f"meisai-{statement.billing_month}.pdf"
+        filename=f"ご利用代金明細書_{month.label}.pdf", fallback=f"meisai-{month}.pdf"
     )
     return response
 
@@ -146,15 +137,14 @@ def _csv_response(
 
 @require_safe
 @member_required()
-def statement_csv_download(request: HttpRequest, month: str) -> StreamingHttpResponse:
+def statement_csv_download(request: HttpRequest, month: BillingMonth) -> StreamingHttpResponse:
     member = request_member(request)
     statement = _statement_or_404(member, month)
-    label = BillingMonth.parse(statement.billing_month).label
     return _csv_response(
         request,
         [statement],
-        filename=f"ご利用明細_{label}.csv",
-        fallback=f"meisai-{statement.billing_month}.csv",
+        filename=f"ご利用明細_{month.label}.csv",
+        fallback=f"meisai-{month}.csv",
     )
 
 
