@@ -279,9 +279,9 @@ def test_maintenance_windows_are_configuration(client, db, settings):
 
 
 def test_failed_logins_from_one_address_are_throttled(client, account, monkeypatch):
-    from meisai.accounts import services
+    from meisai.accounts import throttles
 
-    monkeypatch.setitem(services.THROTTLES, "login_failure", (3, dt.timedelta(hours=1)))
+    monkeypatch.setitem(throttles.THROTTLES, "login_failure", (3, dt.timedelta(hours=1)))
     for n in range(3):
         client.post(
             "/login/", {"username": f"guess.{n:04d}", "password": "x"}, REMOTE_ADDR="192.0.2.5"

@@ -1,5 +1,6 @@
 """Forms of registration, login, recovery and お客様情報. They parse and normalise input and
-check its shape; the rules that need the database live in ``meisai.accounts.services``.
+check its shape; the rules that need the database live in the service modules of
+``meisai.accounts`` (``registration``, ``login``, ``recovery``, ``changes``).
 
 Field names are the contract of SPEC 4.4.
 """

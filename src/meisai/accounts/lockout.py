@@ -3,7 +3,7 @@
 django-axes calls this when a login ID is locked. The login view has already rendered its
 generic answer ("ID or password not correct"); returning it unchanged means an attacker cannot
 tell a locked ID from a wrong password or an unknown ID. The member learns of the lock by email
-(``account_lockout_notify``).
+(``meisai.accounts.login.account_lockout_notify``).
 """
 
 from __future__ import annotations

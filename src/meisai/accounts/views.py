@@ -1,8 +1,10 @@
-"""Pages of registration (/register/), login (/login/, /logout/) and お客様情報 (/account/).
+"""Pages of registration (/register/), login (/login/, /logout/), recovery and お客様情報
+(/account/).
 
-Views only parse the request, call one service and render; the rules are in ``services``.
-Registration state lives on the server (``Registration.state``); the session only says which
-consent or registration this browser is working on.
+Views only parse the request, call one service (``registration``, ``login``, ``recovery``,
+``changes`` …) or selector and render; the rules are in those modules, and no view queries a
+model. Registration state lives on the server (``Registration.state``); the session only says
+which consent, registration or pending login this browser is working on.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +21,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from meisai.accounts import services
+from meisai.accounts import (
+    changes,
+    login,
+    new_browsers,
+    recovery,
+    registration,
+    registration_completion,
+    selectors,
+    sessions,
+    throttles,
+)
 from meisai.accounts.forms import (
     CodeForm,
     EmailChangeForm,
@@ -33,10 +45,10 @@ from meisai.accounts.forms import (
     RegistrationIdentityForm,
     TermsForm,
 )
-from meisai.accounts.middleware import LOGIN_AT_KEY, PENDING_LOGIN_KEY
-from meisai.accounts.models import Account, AccountToken, Consent, Registration
+from meisai.accounts.middleware import PENDING_LOGIN_KEY
+from meisai.accounts.models import Account, AccountToken
 from meisai.accounts.passwords import owner_of
-from meisai.clock import now
+from meisai.accounts.refusals import Refused
 
 CONSENT_KEY = "meisai_registration_consent"
 REGISTRATION_KEY = "meisai_registration"
@@ -58,10 +70,6 @@ TOO_MANY = "お手続きが集中しています。しばらく時間をおい�
 def _posted(request: HttpRequest) -> Any:
     """The POST data of a POST (even an empty one, so a form with nothing ticked is bound)."""
     return request.POST if request.method == "POST" else None
-
-
-def _client(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
 def _too_many(request: HttpRequest) -> HttpResponse:
@@ -90,7 +98,9 @@ def register_terms(request: HttpRequest) -> HttpResponse:
     """Step 3: the terms and 「同意する」."""
     form = TermsForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        consent = services.registration_consent_record(terms_version=settings.MEISAI_TERMS_VERSION)
+        consent = registration.registration_consent_record(
+            terms_version=settings.MEISAI_TERMS_VERSION
+        )
         request.session[CONSENT_KEY] = consent.pk
         return redirect("accounts:register_email")
     return render(
@@ -103,17 +113,17 @@ def register_terms(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def register_email(request: HttpRequest) -> HttpResponse:
     """Step 4: the email address, twice, and 「確定」."""
-    consent = Consent.objects.filter(
-        pk=request.session.get(CONSENT_KEY) or 0, registration__isnull=True
-    ).first()
+    consent = selectors.consent_awaiting_email(consent_id=request.session.get(CONSENT_KEY))
     if consent is None:
         messages.info(request, "はじめに利用規約への同意をお願いいたします。")
         return redirect("accounts:register")
     form = RegistrationEmailForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        if not services.throttle_allows(scope="register_email", client=_client(request)):
+        if not throttles.throttle_allows(
+            scope="register_email", client=throttles.client_address(request)
+        ):
             return _too_many(request)
-        services.registration_start(consent=consent, email=form.cleaned_data["email"])
+        registration.registration_start(consent=consent, email=form.cleaned_data["email"])
         del request.session[CONSENT_KEY]
         return redirect("accounts:register_email_sent")
     return render(request, "accounts/register_email.html", {"form": form})
@@ -126,25 +136,25 @@ def register_email_sent(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def register_identity(request: HttpRequest, token: str) -> HttpResponse:
     """Step 5, opened from the 登録手続きURL: identity and the chosen credentials → 「認証」."""
-    if request.method == "POST" and not services.throttle_allows(
-        scope="register_identity", client=_client(request)
+    if request.method == "POST" and not throttles.throttle_allows(
+        scope="register_identity", client=throttles.client_address(request)
     ):
         return _too_many(request)
-    registration = services.registration_for_email_token(token=token)
-    if registration is None:
+    started = selectors.registration_for_email_token(token=token)
+    if started is None:
         return _invalid_link(request)
     form = RegistrationIdentityForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        entered = services.IdentityInput(
+        entered = registration.IdentityInput(
             **{k: v for k, v in data.items() if k != "password_confirm"}
         )
         try:
-            services.registration_verify(registration=registration, entered=entered)
-        except services.RegistrationRefused as refusal:
+            registration.registration_verify(registration=started, entered=entered)
+        except Refused as refusal:
             form.add_error(refusal.field, refusal.message)
         else:
-            request.session[REGISTRATION_KEY] = registration.pk
+            request.session[REGISTRATION_KEY] = started.pk
             return redirect("accounts:register_confirm")
     return render(request, "accounts/register_identity.html", {"form": form})
 
@@ -152,22 +162,20 @@ def register_identity(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def register_confirm(request: HttpRequest) -> HttpResponse:
     """Step 6: the entries once more and 「確定」."""
-    registration = (
-        Registration.objects.select_related("card")
-        .filter(pk=request.session.get(REGISTRATION_KEY) or 0, state=Registration.State.VERIFIED)
-        .first()
+    verified = selectors.registration_awaiting_confirmation(
+        registration_id=request.session.get(REGISTRATION_KEY)
     )
-    if registration is None:
+    if verified is None:
         messages.info(request, "お手続きの順番が正しくありません。最初からお手続きください。")
         return redirect("accounts:register")
     if request.method == "POST":
         try:
-            services.registration_confirm(registration=registration)
-        except services.RegistrationRefused:
+            registration.registration_confirm(registration=verified)
+        except Refused:
             return redirect("accounts:register")
         del request.session[REGISTRATION_KEY]
         return redirect("accounts:register_completion_sent")
-    return render(request, "accounts/register_confirm.html", {"registration": registration})
+    return render(request, "accounts/register_confirm.html", {"registration": verified})
 
 
 def register_completion_sent(request: HttpRequest) -> HttpResponse:
@@ -177,8 +185,8 @@ def register_completion_sent(request: HttpRequest) -> HttpResponse:
 def register_complete(request: HttpRequest, token: str) -> HttpResponse:
     """The 完了手続きURL: the account is created and the completion page shown."""
     try:
-        account = services.registration_complete(token=token)
-    except services.RegistrationRefused as refusal:
+        account = registration_completion.registration_complete(token=token)
+    except Refused as refusal:
         return _invalid_link(request, refusal.message)
     return render(request, "accounts/register_complete.html", {"account": account})
 
@@ -194,52 +202,36 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str:
     return "/"
 
 
-def _finish_login(request: HttpRequest, account: Account, next_url: str) -> HttpResponse:
-    """Log in (a new session id), remember the login time and the session."""
-    request.session.pop(PENDING_LOGIN_KEY, None)
-    login(request, account, backend="django.contrib.auth.backends.ModelBackend")
-    request.session[LOGIN_AT_KEY] = now().timestamp()
-    request.session.save()
-    services.account_session_record(account=account, session_key=request.session.session_key or "")
-    return redirect(next_url)
-
-
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
     form = LoginForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        client = _client(request)
-        account = None
-        if not services.throttle_exceeded(scope="login_failure", client=client):
-            account = authenticate(
-                request,
-                username=form.cleaned_data["username"],
-                password=form.cleaned_data["password"],
-            )
-        if not isinstance(account, Account) or account.member_id is None:
-            services.throttle_count(scope="login_failure", client=client)
-            if getattr(request, "axes_locked_out", False):
-                services.account_lockout_notify(login_id=form.cleaned_data["username"])
-            form.add_error(None, LOGIN_FAILED)
-        elif not account.email:
-            # The password is right, so saying why is safe; without an address there is no
-            # second factor, and re-registration (flyer ②) sets one.
-            form.add_error(None, NO_EMAIL)
-        else:
-            token = request.get_signed_cookie(
+        outcome = login.login_attempt(
+            request=request,
+            login_id=form.cleaned_data["username"],
+            password=form.cleaned_data["password"],
+            browser_token=request.get_signed_cookie(
                 BROWSER_COOKIE, default=None, salt=BROWSER_COOKIE_SALT
-            )
-            if services.browser_is_remembered(account=account, token=token):
-                return _finish_login(request, account, next_url)
-            challenge = services.login_challenge_issue(account=account)
-            request.session.cycle_key()
-            request.session[PENDING_LOGIN_KEY] = {
-                "account": account.pk,
-                "challenge": challenge.pk,
-                "next": next_url,
-            }
-            return redirect("accounts:login_code")
+            ),
+        )
+        match outcome:
+            case login.LoginRefused():
+                form.add_error(None, LOGIN_FAILED)
+            case login.LoginWithoutEmail():
+                form.add_error(None, NO_EMAIL)
+            case login.LoginAllowed(account=account):
+                login.login_finish(request=request, account=account)
+                return redirect(next_url)
+            case login.LoginCodeSent(account=account, challenge=challenge):
+                # A new session id before anything of the login is kept in it.
+                request.session.cycle_key()
+                request.session[PENDING_LOGIN_KEY] = {
+                    "account": account.pk,
+                    "challenge": challenge.pk,
+                    "next": next_url,
+                }
+                return redirect("accounts:login_code")
     return render(request, "accounts/login.html", {"form": form, "next": next_url})
 
 
@@ -248,21 +240,20 @@ def login_code(request: HttpRequest) -> HttpResponse:
     """The one-time code for a new browser. The password is verified by now, so the personal
     message is shown here."""
     pending: dict[str, Any] | None = request.session.get(PENDING_LOGIN_KEY)
-    account = (
-        Account.objects.filter(pk=pending["account"], is_active=True).first() if pending else None
-    )
+    account = selectors.pending_login_account(account_id=pending["account"]) if pending else None
     if pending is None or account is None:
         return redirect("accounts:login")
     form = CodeForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        result = services.login_challenge_answer(
+        result = new_browsers.login_challenge_answer(
             challenge_id=pending["challenge"], code=form.cleaned_data["code"]
         )
-        if result == services.CodeResult.OK:
-            response = _finish_login(request, account, pending["next"])
+        if result == new_browsers.CodeResult.OK:
+            login.login_finish(request=request, account=account)
+            response = redirect(pending["next"])
             response.set_signed_cookie(
                 BROWSER_COOKIE,
-                services.browser_remember(account=account),
+                new_browsers.browser_remember(account=account),
                 salt=BROWSER_COOKIE_SALT,
                 max_age=BROWSER_COOKIE_AGE,
                 secure=settings.SESSION_COOKIE_SECURE,
@@ -270,7 +261,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
                 samesite="Lax",
             )
             return response
-        if result == services.CodeResult.DEAD:
+        if result == new_browsers.CodeResult.DEAD:
             del request.session[PENDING_LOGIN_KEY]
             messages.error(
                 request,
@@ -298,9 +289,11 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def forgot_password(request: HttpRequest) -> HttpResponse:
     form = ForgotPasswordForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        if not services.throttle_allows(scope="recovery", client=_client(request)):
+        if not throttles.throttle_allows(
+            scope="recovery", client=throttles.client_address(request)
+        ):
             return _too_many(request)
-        services.password_reset_request(
+        recovery.password_reset_request(
             card_number=form.cleaned_data["card_number"],
             birth_date=form.cleaned_data["birth_date"],
         )
@@ -310,14 +303,14 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def password_reset(request: HttpRequest, token: str) -> HttpResponse:
-    row = services.account_token_find(token=token, purpose=AccountToken.Purpose.PASSWORD_RESET)
+    row = selectors.account_link_find(token=token, purpose=AccountToken.Purpose.PASSWORD_RESET)
     if row is None:
         return _invalid_link(request)
     form = NewPasswordForm(_posted(request), owner=owner_of(row.account))
     if request.method == "POST" and form.is_valid():
         try:
-            services.password_reset_complete(token=token, password=form.cleaned_data["password"])
-        except services.RegistrationRefused as refusal:
+            recovery.password_reset_complete(token=token, password=form.cleaned_data["password"])
+        except Refused as refusal:
             return _invalid_link(request, refusal.message)
         messages.success(
             request, "パスワードを再設定しました。新しいパスワードでログインしてください。"
@@ -330,9 +323,11 @@ def password_reset(request: HttpRequest, token: str) -> HttpResponse:
 def forgot_id(request: HttpRequest) -> HttpResponse:
     form = ForgotIdForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        if not services.throttle_allows(scope="recovery", client=_client(request)):
+        if not throttles.throttle_allows(
+            scope="recovery", client=throttles.client_address(request)
+        ):
             return _too_many(request)
-        services.login_id_reminder_send(email=form.cleaned_data["email"])
+        recovery.login_id_reminder_send(email=form.cleaned_data["email"])
         return render(request, "accounts/recovery_sent.html", {"what": "id"})
     return render(request, "accounts/forgot_id.html", {"form": form})
 
@@ -356,7 +351,7 @@ def account_email(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
     form = EmailChangeForm(_posted(request), account=account)
     if request.method == "POST" and form.is_valid():
-        services.account_email_change_request(account=account, new_email=form.cleaned_data["email"])
+        changes.account_email_change_request(account=account, new_email=form.cleaned_data["email"])
         messages.success(
             request,
             "新しいメールアドレスに確認メールをお送りしました。メールのURLを開くと変更が完了します。",
@@ -366,7 +361,7 @@ def account_email(request: HttpRequest) -> HttpResponse:
 
 
 def account_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    account = services.account_email_change_confirm(token=token)
+    account = changes.account_email_change_confirm(token=token)
     if account is None:
         return _invalid_link(request)
     return render(request, "accounts/account_email_done.html", {"account": account})
@@ -378,13 +373,13 @@ def account_password(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
     form = PasswordChangeForm(_posted(request), account=account)
     if request.method == "POST" and form.is_valid():
-        services.account_password_change(
+        changes.account_password_change(
             account=account,
             new_password=form.cleaned_data["password"],
             keep_session_key=request.session.session_key,
         )
         update_session_auth_hash(request, account)
-        services.account_session_record(
+        sessions.account_session_record(
             account=account, session_key=request.session.session_key or ""
         )
         messages.success(request, "パスワードを変更しました。")
@@ -400,7 +395,7 @@ def account_message(request: HttpRequest) -> HttpResponse:
         request.POST or None, initial={"personal_message": account.personal_message}
     )
     if request.method == "POST" and form.is_valid():
-        services.account_personal_message_change(
+        changes.account_personal_message_change(
             account=account, personal_message=form.cleaned_data["personal_message"]
         )
         messages.success(request, "パーソナルメッセージを変更しました。")
