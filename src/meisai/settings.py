@@ -323,7 +323,7 @@ MEISAI_TERMS_VERSION = "2024-11"
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 # axes.W006 asks to lock by client address too. Deliberately not: Japanese mobile carriers put
 # many members behind one address (carrier-grade NAT), so ten failures from one address would
-# lock out strangers. Addresses are throttled by meisai.accounts.services.THROTTLES
+# lock out strangers. Addresses are throttled by meisai.accounts.throttles.THROTTLES
 # ("login_failure": 100 failed logins an hour), and a login from a new browser needs the emailed
 # one-time code anyway, so a guessed password alone opens nothing.
 SILENCED_SYSTEM_CHECKS += ["axes.W006"]

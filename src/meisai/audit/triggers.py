@@ -3,7 +3,10 @@
 PostgreSQL: no UPDATE and no DELETE of ``audit_auditentry`` rows (a trigger raises
 ``restrict_violation``). SQLite (the embedded demo and the quick test run) gets the UPDATE guard
 only, because Django's test flush empties tables with DELETE there (PostgreSQL's uses TRUNCATE).
-The initial migration installs it.
+
+``migrations/0001_initial.py`` is what ``meisai makemigrations`` writes for the model, with
+``migrations.RunPython(triggers.install, migrations.RunPython.noop)`` appended as its last
+operation: to regenerate it, delete it, run makemigrations, and append that line again.
 """
 
 from __future__ import annotations

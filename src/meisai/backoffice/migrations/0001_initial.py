@@ -1,10 +1,14 @@
-"""The staff roles (SPEC 2): groups ``operator`` and ``auditor``.
+"""The back office's initial migration: its staff roles (SPEC 2), groups ``operator`` and ``auditor``.
 
 * operator — issuer staff answering calls and running the monthly cycle: sees members, imports,
   closes, the outbox, jobs and the audit trail, and may put failed emails back in the queue;
 * auditor — read-only: sees the same records and the audit trail, changes nothing.
 
-Permissions are created here (they are otherwise created only after all migrations ran).
+The back office has no models of its own, so this migration is written by hand and
+``meisai makemigrations`` leaves it alone. Permissions are created here (Django otherwise creates
+them only after all migrations ran), which is why it depends on every app whose models it grants;
+to regenerate one of those apps' initial migrations, move this file aside while makemigrations
+runs.
 """
 
 from django.db import migrations
