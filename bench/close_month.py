@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     params = {"members": args.members, "lines": args.lines}
     for label, sql in FILL_SQL:
         timed(label, lambda sql=sql: connection.cursor().execute(sql, params))
-    campaign_load_defaults()
+    campaign_load_defaults(actor="bench")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("SELECT count(*), sum(billed_amount) FROM statements_usageline")

@@ -44,7 +44,7 @@ FLYER = [("web-early-2024", 1000, BillingMonth(2025, 4))]
 
 @pytest.fixture
 def campaign():
-    return campaign_load_defaults()
+    return campaign_load_defaults(actor="test")
 
 
 def test_registered_at_the_first_moment_gets_1000_points_in_april(campaign):
@@ -129,7 +129,7 @@ def test_operator_and_import_changes_do_not_qualify(campaign):
 def test_iris_card_and_programme_excluded_members_get_nothing():
     iris = ProductFactory(code="IRIS", name="IRISカード", program_excluded=True)
     standard = ProductFactory(code="STD")
-    campaign_load_defaults()
+    campaign_load_defaults(actor="test")
     only_iris = registrant(jst(2024, 12, 1, 10, 0))
     CardFactory(member=only_iris, product=iris)
     both = registrant(jst(2024, 12, 1, 10, 0))

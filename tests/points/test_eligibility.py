@@ -32,7 +32,7 @@ MOMENTS = [
 def test_sql_and_python_choose_the_same_members():
     iris = ProductFactory(code="IRIS", name="IRISカード", program_excluded=True)
     standard = ProductFactory(code="STD")
-    campaign = campaign_load_defaults()
+    campaign = campaign_load_defaults(actor="test")
     grant_day = eligibility.grant_day(campaign)  # 2025-04-14
     members = []
     cases = itertools.product(

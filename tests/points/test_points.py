@@ -8,10 +8,11 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from meisai.audit.models import AuditEntry
 from meisai.billing_calendar import BillingMonth
 from meisai.points.models import Campaign, PointEntry
 from meisai.points.selectors import PointHistoryEntry, point_summary
-from meisai.points.services import campaign_load_defaults
+from meisai.points.services import CampaignRefused, campaign_load_defaults, campaign_upsert
 from tests.factories import (
     AccountFactory,
     DeliveryPreferenceFactory,
@@ -30,8 +31,8 @@ pytestmark = pytest.mark.django_db
 def test_defaults_create_the_flyer_campaign_once_with_iris_excluded():
     ProductFactory(code="IRIS", name="IRISカード", program_excluded=True)
 
-    first = campaign_load_defaults()
-    second = campaign_load_defaults()
+    first = campaign_load_defaults(actor="test")
+    second = campaign_load_defaults(actor="test")
 
     assert first.pk == second.pk and Campaign.objects.count() == 1
     assert first.code == "web-early-2024"
@@ -44,7 +45,7 @@ def test_defaults_create_the_flyer_campaign_once_with_iris_excluded():
 
 
 def test_defaults_without_an_iris_product_exclude_nothing():
-    assert list(campaign_load_defaults().excluded_products.all()) == []
+    assert list(campaign_load_defaults(actor="test").excluded_products.all()) == []
 
 
 # --- loading campaigns from files ------------------------------------------------------------
@@ -152,7 +153,7 @@ def test_an_unknown_excluded_product_loads_nothing(tmp_path):
 
 
 def test_point_summary_adds_grants_recorded_after_the_imported_balance():
-    campaign_load_defaults()
+    campaign_load_defaults(actor="test")
     member = MemberFactory()
     DeliveryPreferenceFactory(member=member, method="web", recorded_at=jst(2024, 12, 1, 10, 0))
     PointBalanceFactory(member=member, as_of=dt.date(2025, 2, 28), balance=1_200)
@@ -189,7 +190,7 @@ def test_point_summary_adds_grants_recorded_after_the_imported_balance():
 
 def test_a_balance_reported_after_the_grant_already_includes_it():
     member = MemberFactory()
-    campaign = campaign_load_defaults()
+    campaign = campaign_load_defaults(actor="test")
     PointEntry.objects.create(
         member=member,
         kind="campaign",
@@ -224,7 +225,7 @@ def test_a_member_without_points_data():
 def test_campaigns_are_editable_in_the_back_office(client):
     staff = AccountFactory(member=None, is_staff=True, is_superuser=True)
     client.force_login(staff)
-    campaign = campaign_load_defaults()
+    campaign = campaign_load_defaults(actor="test")
 
     listing = client.get("/backoffice/admin/points/campaign/")
     change = client.get(f"/backoffice/admin/points/campaign/{campaign.pk}/change/")
@@ -233,3 +234,85 @@ def test_campaigns_are_editable_in_the_back_office(client):
     assert listing.status_code == 200 and "web-early-2024" in listing.content.decode()
     assert change.status_code == 200
     assert entries_add.status_code == 403
+
+
+def _campaign_form(**changes: str) -> dict[str, str]:
+    form = {
+        "code": "spring-2025",
+        "name": "春のWEB明細キャンペーン",
+        "window_start_0": "2025-03-01",
+        "window_start_1": "00:00:00",
+        "window_end_0": "2025-05-31",
+        "window_end_1": "23:59:59",
+        "points": "500",
+        "grant_month": "2025-07",
+    }
+    return {**form, **changes}
+
+
+def test_a_campaign_saved_in_the_back_office_goes_through_the_service_and_is_audited(client):
+    staff = AccountFactory(member=None, is_staff=True, is_superuser=True, login_id="admin-ito")
+    client.force_login(staff)
+
+    added = client.post("/backoffice/admin/points/campaign/add/", _campaign_form())
+    campaign = Campaign.objects.get(code="spring-2025")
+    changed = client.post(
+        f"/backoffice/admin/points/campaign/{campaign.pk}/change/", _campaign_form(points="600")
+    )
+
+    assert (added.status_code, changed.status_code) == (302, 302)
+    campaign.refresh_from_db()
+    assert (campaign.points, campaign.grant_month) == (600, BillingMonth(2025, 7))
+    entries = list(AuditEntry.objects.order_by("id").values_list("actor", "action", "detail"))
+    detail = {
+        "code": "spring-2025",
+        "name": "春のWEB明細キャンペーン",
+        "window_start": "2025-03-01T00:00:00+09:00",
+        "window_end": "2025-05-31T23:59:59+09:00",
+        "points": 500,
+        "grant_month": "2025-07",
+        "excluded_products": [],
+    }
+    assert entries == [
+        ("admin-ito", "campaign_create", detail),
+        ("admin-ito", "campaign_change", {**detail, "points": 600}),
+    ]
+
+
+def test_a_campaign_whose_points_were_granted_cannot_change(client):
+    staff = AccountFactory(member=None, is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    campaign = campaign_load_defaults(actor="test")
+    member = MemberFactory()
+    PointEntry.objects.create(
+        member=member,
+        kind=PointEntry.Kind.CAMPAIGN,
+        points=1000,
+        billing_month=BillingMonth(2025, 4),
+        campaign=campaign,
+        description=campaign.name,
+        recorded_at=jst(2025, 4, 11, 12, 0),
+    )
+    audits = AuditEntry.objects.count()
+
+    page = client.post(
+        f"/backoffice/admin/points/campaign/{campaign.pk}/change/",
+        _campaign_form(code="web-early-2024", points="2000", grant_month="2025-04"),
+    )
+
+    assert page.status_code == 200
+    assert "web-early-2024: its points were already granted to 1 member(s)" in page.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.points == 1000
+    assert AuditEntry.objects.count() == audits
+    with pytest.raises(CampaignRefused) as refused:
+        campaign_upsert(
+            code="web-early-2024",
+            name=campaign.name,
+            window_start=campaign.window_start,
+            window_end=campaign.window_end,
+            points=2000,
+            grant_month=BillingMonth(2025, 4),
+            actor="test",
+        )
+    assert str(refused.value) == "web-early-2024: its points were already granted to 1 member(s)"

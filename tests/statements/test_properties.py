@@ -110,7 +110,7 @@ def test_monthly_cycle_invariants(flags, events):
 
 
 def run_and_check(flags, events):
-    campaign = campaign_load_defaults()
+    campaign = campaign_load_defaults(actor="test")
     members = [
         MemberFactory(
             fee_exempt=f["fee_exempt"],

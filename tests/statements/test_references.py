@@ -1,5 +1,5 @@
 """The database still vouches for the references of usage lines, statements and point entries
-after their row-by-row foreign keys became set-based checks (migration 0008)."""
+after their row-by-row foreign keys became set-based checks (``meisai.statements.triggers``)."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def test_a_referenced_member_or_card_cannot_be_deleted_or_renumbered():
 @postgres_only
 @pytest.mark.django_db
 def test_a_campaign_with_grants_cannot_be_deleted():
-    campaign = campaign_load_defaults()
+    campaign = campaign_load_defaults(actor="test")
     PointEntry.objects.create(
         member=MemberFactory(),
         kind=PointEntry.Kind.CAMPAIGN,

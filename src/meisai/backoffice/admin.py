@@ -6,7 +6,7 @@ to the audit trail (SPEC 3.10) by ``AuditedViewsMixin``, in the same request. Th
 itself is read-only and append-only (also enforced in the database). Card numbers appear only as
 their last four digits; the keyed hash is never shown.
 
-Roles are the groups ``operator`` and ``auditor`` (migration ``0003_roles``); both must be staff.
+Roles are the groups ``operator`` and ``auditor`` (``backoffice/migrations/0001_initial.py``); both must be staff.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 
 from meisai.billing_calendar import BillingMonth
@@ -22,12 +24,29 @@ else:
     _CharField = models.CharField
 
 
+class BillingMonthFormField(forms.CharField):
+    """A form's billing month: ``YYYY-MM`` typed, a ``BillingMonth`` cleaned."""
+
+    def to_python(self, value: Any) -> BillingMonth | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return BillingMonth.parse(text)
+        except ValueError as error:
+            raise ValidationError(
+                "請求月は2025-04のようにYYYY-MMで入力してください。", code="invalid"
+            ) from error
+
+
 class BillingMonthField(_CharField):
     description = "A billing month (YYYY-MM)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 7)
         super().__init__(*args, **kwargs)
+        # The column is 7 characters; a BillingMonth always fits and has no len() to check.
+        self.validators[:] = [v for v in self.validators if not isinstance(v, MaxLengthValidator)]
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
@@ -51,6 +70,11 @@ class BillingMonthField(_CharField):
     def get_prep_value(self, value: Any) -> str | None:
         month = self.to_python(value)
         return None if month is None else str(month)
+
+    def formfield(self, **kwargs: Any) -> Any:
+        return super().formfield(
+            **{"form_class": BillingMonthFormField, "max_length": None, **kwargs}
+        )
 
     def value_to_string(self, obj: Any) -> str:
         value = self.value_from_object(obj)

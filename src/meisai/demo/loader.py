@@ -150,7 +150,7 @@ def _monthly_cycle(latest: BillingMonth, write: Callable[[str], None]) -> None:
     from meisai.statements.close import statement_close
     from meisai.statements.publish import statement_publish
 
-    campaign = campaign_load_defaults()
+    campaign = campaign_load_defaults(actor="demo")
     write(f"キャンペーン: {campaign.name}")
     month = FIRST_CLOSED_MONTH
     queued = 0

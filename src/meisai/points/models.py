@@ -53,7 +53,7 @@ class PointEntry(models.Model):
     class Kind(models.TextChoices):
         CAMPAIGN = "campaign", "キャンペーン付与"
 
-    # Both keys are checked set-based by the database (statements migration 0008), as the close
+    # Both keys are checked set-based by the database (``meisai.points.triggers``), as the close
     # grants a campaign to a month's members at once.
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="point_entries", db_constraint=False

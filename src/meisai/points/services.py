@@ -18,10 +18,11 @@ from typing import Any
 
 from django.db import transaction
 
+from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST
 from meisai.members.models import Product
-from meisai.points.models import Campaign
+from meisai.points.models import Campaign, PointEntry
 
 #: The flyer's early-registration campaign (「WEB請求明細」早期ご登録キャンペーン).
 DEFAULT_CAMPAIGN_CODE = "web-early-2024"
@@ -44,6 +45,44 @@ class CampaignFileError(ValueError):
     """A campaign file has problems; the message holds one line per problem."""
 
 
+class CampaignRefused(ValueError):
+    """A campaign cannot be created or changed; the message says why."""
+
+
+def campaign_problems(
+    *,
+    code: str,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    points: int,
+    grant_month: BillingMonth,
+    excluded_product_codes: list[str] | tuple[str, ...] = (),
+) -> list[str]:
+    """Why a campaign with these values cannot be saved (empty when it can).
+
+    The back office's form and :func:`campaign_upsert` ask the same question. Besides the shape
+    of the values: a campaign whose points were granted (its grant month was closed) cannot
+    change any more.
+    """
+    problems = []
+    if window_start.tzinfo is None or window_end.tzinfo is None:
+        problems.append(f"{code}: campaign windows need aware datetimes")
+    elif window_end < window_start:
+        problems.append(f"{code}: window_end is before window_start")
+    if points <= 0:
+        problems.append(f"{code}: points must be positive")
+    known = set(
+        Product.objects.filter(code__in=excluded_product_codes).values_list("code", flat=True)
+    )
+    missing = sorted(set(excluded_product_codes) - known)
+    if missing:
+        problems.append(f"{code}: unknown product code(s): {', '.join(missing)}")
+    granted = PointEntry.objects.filter(campaign__code=code).count()
+    if granted:
+        problems.append(f"{code}: its points were already granted to {granted} member(s)")
+    return problems
+
+
 @transaction.atomic
 def campaign_upsert(
     *,
@@ -54,19 +93,22 @@ def campaign_upsert(
     points: int,
     grant_month: BillingMonth,
     excluded_product_codes: list[str] | tuple[str, ...] = (),
+    actor: str,
 ) -> Campaign:
-    """Create or update the campaign ``code``. Unknown product codes are an error."""
-    if window_start.tzinfo is None or window_end.tzinfo is None:
-        raise ValueError("campaign windows need aware datetimes")
-    if window_end < window_start:
-        raise ValueError(f"{code}: window_end is before window_start")
-    if points <= 0:
-        raise ValueError(f"{code}: points must be positive")
-    products = list(Product.objects.filter(code__in=excluded_product_codes))
-    missing = sorted(set(excluded_product_codes) - {p.code for p in products})
-    if missing:
-        raise ValueError(f"{code}: unknown product code(s): {', '.join(missing)}")
-    campaign, _ = Campaign.objects.update_or_create(
+    """Create or update the campaign ``code``, audited; :class:`CampaignRefused` lists the
+    problems of :func:`campaign_problems`."""
+    problems = campaign_problems(
+        code=code,
+        window_start=window_start,
+        window_end=window_end,
+        points=points,
+        grant_month=grant_month,
+        excluded_product_codes=excluded_product_codes,
+    )
+    if problems:
+        raise CampaignRefused("; ".join(problems))
+    products = list(Product.objects.filter(code__in=excluded_product_codes).order_by("code"))
+    campaign, created = Campaign.objects.update_or_create(
         code=code,
         defaults={
             "name": name,
@@ -77,11 +119,24 @@ def campaign_upsert(
         },
     )
     campaign.excluded_products.set(products)
+    audit_record(
+        actor=actor,
+        action="campaign_create" if created else "campaign_change",
+        detail={
+            "code": code,
+            "name": name,
+            "window_start": window_start.isoformat(),
+            "window_end": window_end.isoformat(),
+            "points": points,
+            "grant_month": str(grant_month),
+            "excluded_products": [product.code for product in products],
+        },
+    )
     return campaign
 
 
 @transaction.atomic
-def campaign_load_defaults() -> Campaign:
+def campaign_load_defaults(*, actor: str) -> Campaign:
     """The flyer's campaign, created if missing (an existing one is returned untouched).
 
     2024-11-13 00:00:00 JST to 2025-02-28 23:59:59 JST inclusive, 1,000 points, granted in the
@@ -104,6 +159,7 @@ def campaign_load_defaults() -> Campaign:
         points=1000,
         grant_month=BillingMonth(2025, 4),
         excluded_product_codes=excluded,
+        actor=actor,
     )
 
 
@@ -196,7 +252,7 @@ def _read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return [(f"{path}: line {reader.line_num}", row) for row in reader]
 
 
-def campaign_load_file(*, path: Path) -> list[Campaign]:
+def campaign_load_file(*, path: Path, actor: str) -> list[Campaign]:
     """Load campaigns from a CSV (header row) or JSON file, all or nothing.
 
     Columns: code, name, window_start, window_end, points, grant_month, excluded_products
@@ -225,6 +281,7 @@ def campaign_load_file(*, path: Path) -> list[Campaign]:
                         points=row.points,
                         grant_month=row.grant_month,
                         excluded_product_codes=row.excluded_product_codes,
+                        actor=actor,
                     )
                 )
     except ValueError as error:

@@ -148,7 +148,7 @@ def _lock_month(month: BillingMonth) -> None:
             # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED; the few the close still
             # meets (the month record's) are checked at once, so the commit has nothing left to
             # do (the statements' and grants' references are set-based triggers,
-            # migration 0008).
+            # ``meisai.statements.triggers``).
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
@@ -242,7 +242,7 @@ def _tally(*, month: BillingMonth, campaigns: list[Campaign], outcome: str) -> C
     = Σ the imported lines, each statement's usage total being its member's sum from one
     aggregation in ``_insert_statements``), every fee is a line (Σ line counts = imported lines
     + fees), and each total is usage + fee (a CHECK of the table). Once confirmed, neither the
-    statements nor their lines can change (migrations 0002, 0004, 0009), so this stays true.
+    statements nor their lines can change (``meisai.statements.triggers``), so this stays true.
     Raises :class:`ReconciliationError` when it does not hold."""
     t = _tables()
     with connection.cursor() as cursor:

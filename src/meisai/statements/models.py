@@ -46,7 +46,7 @@ class UsageLine(models.Model):
     #: A usage line is always a usage line (not stored); see ``selectors.FeeLine`` for the other.
     kind = LineKind.USAGE
 
-    # The database vouches for every line's member and card, set-based (migration 0008): one
+    # The database vouches for every line's member and card, set-based (``meisai.statements.triggers``): one
     # anti-join per INSERT instead of Django's row-by-row foreign-key trigger, which cost the
     # import about 4 µs a row. No index of their own: every read goes by month or by member and
     # month (usage_line_unique), and members and cards are never deleted — an index per key
@@ -123,7 +123,7 @@ class Statement(models.Model):
         WEB = "web", "WEB明細"
         PAPER = "paper", "紙明細"
 
-    # Checked set-based by the database (migration 0008), as the close inserts a month of
+    # Checked set-based by the database (``meisai.statements.triggers``), as the close inserts a month of
     # statements at once; no index of its own, one_statement_per_month starts with it.
     member = models.ForeignKey(
         Member,

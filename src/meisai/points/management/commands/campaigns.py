@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,12 @@ class Command(BaseCommand):
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
             try:
-                campaigns = campaign_load_file(path=path)
+                campaigns = campaign_load_file(path=path, actor=f"cli:{getpass.getuser()}")
             except (CampaignFileError, ValueError) as error:
                 raise CommandError(str(error)) from error
             self.stdout.write(f"{path}: {len(campaigns)} campaign(s) loaded")
         elif options["action"] == "defaults":
-            campaign = campaign_load_defaults()
+            campaign = campaign_load_defaults(actor=f"cli:{getpass.getuser()}")
             self.stdout.write(f"{campaign.code}: {campaign.name}")
         for campaign in Campaign.objects.order_by("grant_month", "code").prefetch_related(
             "excluded_products"
