@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 
 from meisai.accounts.models import Enrollment
+from meisai.audit.services import audit_record, file_sha256
 from meisai.clock import JST, jst
 
 COLUMNS = [
@@ -37,7 +38,7 @@ def parse_since(text: str | None) -> dt.datetime:
 
 
 def export_enrollments(
-    *, month: str | None, since: str | None, output: str, encoding: str = "cp932"
+    *, month: str | None, since: str | None, output: str, encoding: str = "cp932", actor: str
 ) -> int:
     """Write the enrolments changed since ``since``; returns the number of rows."""
     if month:
@@ -65,4 +66,14 @@ def export_enrollments(
                 ]
             )
             count += 1
+    audit_record(
+        actor=actor,
+        action="export_enrollments",
+        detail={
+            "since": moment.isoformat(),
+            "file": output,
+            "sha256": file_sha256(output),
+            "rows": count,
+        },
+    )
     return count

@@ -3,6 +3,8 @@ own transaction, so the change and its record commit or roll back together."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meisai.audit.models import AuditEntry
@@ -10,6 +12,15 @@ from meisai.clock import now
 
 if TYPE_CHECKING:
     from meisai.members.models import Member
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file as hex: how audit rows name the exact file an action read or wrote."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def audit_record(

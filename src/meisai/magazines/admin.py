@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from meisai.magazines.models import MagazineIssue, MagazineSettings
-from meisai.magazines.services import magazines_switch
+from meisai.magazines.services import magazine_issue_upload, magazines_switch
 
 
 @admin.register(MagazineIssue)
@@ -17,10 +17,16 @@ class MagazineIssueAdmin(admin.ModelAdmin):
     readonly_fields = ("uploaded_at", "uploaded_by")
     fields = ("title", "month", "pdf", "uploaded_at", "uploaded_by")
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An issue is uploaded once; a corrected one is uploaded as a new issue.
+        return False
+
     def save_model(self, request: HttpRequest, obj: MagazineIssue, form: Any, change: bool) -> None:
-        if not change:
-            obj.uploaded_by = str(request.user)
-        super().save_model(request, obj, form, change)
+        # Through the service, so the upload is audited.
+        data = form.cleaned_data
+        obj.pk = magazine_issue_upload(
+            title=data["title"], month=data["month"], pdf=data["pdf"], actor=str(request.user)
+        ).pk
 
 
 @admin.register(MagazineSettings)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.files import File
 from django.db import transaction
 
 from meisai.audit.services import audit_record
-from meisai.magazines.models import MagazineSettings
+from meisai.magazines.models import MagazineIssue, MagazineSettings
 
 
 def magazine_settings_get() -> MagazineSettings:
@@ -16,6 +17,20 @@ def magazine_settings_get() -> MagazineSettings:
 
 def magazines_enabled() -> bool:
     return MagazineSettings.objects.filter(pk=1, enabled=True).exists()
+
+
+@transaction.atomic
+def magazine_issue_upload(*, title: str, month: str, pdf: File, actor: str) -> MagazineIssue:
+    """Store an uploaded issue (会員情報誌) for members to download; audited."""
+    issue = MagazineIssue(title=title, month=month, uploaded_by=actor)
+    issue.pdf.save(pdf.name or "magazine.pdf", pdf, save=False)
+    issue.save()
+    audit_record(
+        actor=actor,
+        action="magazine_issue_upload",
+        detail={"issue": issue.pk, "title": title, "month": month, "file": issue.pdf.name},
+    )
+    return issue
 
 
 @transaction.atomic

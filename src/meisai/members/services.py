@@ -23,14 +23,15 @@ def delivery_preference_change(
     member: Member,
     method: str,
     source: str,
-    actor: str = "",
+    actor: str,
     reason: str = "",
     at: dt.datetime | None = None,
 ) -> tuple[DeliveryPreference, BillingMonth]:
     """Record a change of delivery method and return it with the first billing month it decides.
 
-    Switching to web is refused for excepted members. Operator changes need a reason and are
-    audited in the same transaction.
+    Switching to web is refused for excepted members; an operator's change needs a reason. Every
+    change is audited in the same transaction, whoever makes it (the member, registration, an
+    operator).
     """
     if method not in DeliveryPreference.Method.values:
         raise ValueError(f"unknown delivery method {method!r}")
@@ -44,11 +45,16 @@ def delivery_preference_change(
     preference = DeliveryPreference.objects.create(
         member=member, method=method, recorded_at=moment, source=source, actor=actor, reason=reason
     )
-    if source == DeliveryPreference.Source.OPERATOR:
-        audit_record(
-            actor=actor,
-            action="delivery_preference_change",
-            member=member,
-            detail={"method": method, "reason": reason},
-        )
-    return preference, first_month_affected(moment)
+    first_month = first_month_affected(moment)
+    audit_record(
+        actor=actor,
+        action="delivery_preference_change",
+        member=member,
+        detail={
+            "method": method,
+            "source": source,
+            "reason": reason,
+            "first_month": str(first_month),
+        },
+    )
+    return preference, first_month

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from meisai import billing_calendar as cal
+from meisai.audit.services import audit_record, file_sha256
 from meisai.billing_calendar import BillingMonth
 from meisai.core import cp932
 from meisai.statements.models import MonthClose, Statement
@@ -61,8 +62,16 @@ def _write_csv(
     return count
 
 
+def _audit_export(*, action: str, actor: str, month: BillingMonth, output: str, rows: int) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        detail={"month": str(month), "file": output, "sha256": file_sha256(output), "rows": rows},
+    )
+
+
 def export_paper_list(
-    *, month: str | None, since: str | None = None, output: str, encoding: str = "cp932"
+    *, month: str | None, since: str | None = None, output: str, encoding: str = "cp932", actor: str
 ) -> int:
     """Members whose statement of ``month`` goes on paper, with their postal data and total."""
     billing = _confirmed_month(month)
@@ -80,11 +89,13 @@ def export_paper_list(
         )
         .iterator(chunk_size=5000)
     )
-    return _write_csv(output=output, encoding=encoding, header=PAPER_LIST_HEADER, rows=rows)
+    count = _write_csv(output=output, encoding=encoding, header=PAPER_LIST_HEADER, rows=rows)
+    _audit_export(action="export_paper_list", actor=actor, month=billing, output=output, rows=count)
+    return count
 
 
 def export_fees(
-    *, month: str | None, since: str | None = None, output: str, encoding: str = "cp932"
+    *, month: str | None, since: str | None = None, output: str, encoding: str = "cp932", actor: str
 ) -> int:
     """Members charged the paper fee in ``month``: amount and its net/tax split (SPEC 3.3)."""
     billing = _confirmed_month(month)
@@ -102,9 +113,11 @@ def export_fees(
             f"{billing.label}: 手数料 {', '.join(f'{a}円' for a in mismatched)} は現在の設定"
             f"({net}円 + 税{tax}円)と一致しないため、税抜・税額に分けられません。"
         )
-    return _write_csv(
+    count = _write_csv(
         output=output,
         encoding=encoding,
         header=FEES_HEADER,
         rows=((member_no, month_text, amount, net, tax) for member_no, month_text, amount in rows),
     )
+    _audit_export(action="export_fees", actor=actor, month=billing, output=output, rows=count)
+    return count

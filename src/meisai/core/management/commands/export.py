@@ -5,6 +5,7 @@ Each kind is a small function elsewhere; this command only parses arguments and 
 
 from __future__ import annotations
 
+import getpass
 import importlib
 from typing import Any
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="ISO 8601 date-time, JST when no offset (enrollments)")
         parser.add_argument("-o", "--output", required=True, help="file to write")
         parser.add_argument("--encoding", default="cp932", choices=["cp932", "utf-8"])
+        parser.add_argument("--actor", default="", help="operator name for the record")
 
     def handle(self, *args: Any, **options: Any) -> None:
         module_name, function_name, _ = EXPORTS[options["kind"]]
@@ -45,6 +47,7 @@ class Command(BaseCommand):
                 since=options["since"],
                 output=options["output"],
                 encoding=options["encoding"],
+                actor=options["actor"] or f"cli:{getpass.getuser()}",
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
