@@ -126,7 +126,10 @@ def test_audit_trail_is_read_only_in_the_admin(client):
 
 def test_audit_rows_cannot_be_updated_in_the_database():
     entry = audit_record(actor="op-x", action="member_view")
-    with pytest.raises(DatabaseError), transaction.atomic():
+    with (
+        pytest.raises(DatabaseError, match="^audit entries are append-only"),
+        transaction.atomic(),
+    ):
         AuditEntry.objects.filter(pk=entry.pk).update(actor="someone else")
     entry.refresh_from_db()
     assert entry.actor == "op-x"
@@ -135,7 +138,12 @@ def test_audit_rows_cannot_be_updated_in_the_database():
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="DELETE guard is PostgreSQL only")
 def test_audit_rows_cannot_be_deleted_on_postgresql():
     entry = audit_record(actor="op-x", action="member_view")
-    with pytest.raises(DatabaseError), transaction.atomic():
+    with (
+        pytest.raises(
+            DatabaseError, match=f"^audit entries are append-only \\(entry {entry.pk}\\)"
+        ),
+        transaction.atomic(),
+    ):
         AuditEntry.objects.filter(pk=entry.pk).delete()
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
 

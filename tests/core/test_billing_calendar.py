@@ -63,9 +63,9 @@ def test_latest_month_appears_on_the_confirmation_day():
 
 
 def test_billing_month_parsing_refuses_nonsense():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^not a billing month: 2025-13$"):
         BillingMonth.parse("2025-13")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^not a billing month \(YYYY-MM\): '2025/04'$"):
         BillingMonth.parse("2025/04")
     assert str(BillingMonth.parse("2025-04")) == "2025-04"
     assert BillingMonth(2025, 4).label == "2025年4月請求分"

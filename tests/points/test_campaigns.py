@@ -167,7 +167,13 @@ def test_points_are_granted_once_per_member_ever(campaign):
     assert granted(member) == FLYER
     assert (result.grants, result.points_granted) == (0, 0)
     assert Statement.objects.get(member=member, billing_month="2025-05").points_granted == 0
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with (
+        pytest.raises(
+            IntegrityError,
+            match="one_grant_per_member_and_campaign|UNIQUE constraint failed: points_pointentry",
+        ),
+        transaction.atomic(),
+    ):
         PointEntry.objects.create(
             member=member,
             kind="campaign",

@@ -64,7 +64,7 @@ def test_close_and_publish_tasks_record_their_counts(django_capture_on_commit_ca
 
 @time_machine.travel(dt.datetime(2025, 6, 5, 9, 0, tzinfo=JST), tick=False)
 def test_a_refused_close_leaves_a_failed_job_with_the_reason():
-    with pytest.raises(CloseRefused):
+    with pytest.raises(CloseRefused, match="^2025年6月請求分の締めは"):
         statement_close_task.delay(month="2025-06", actor="op-sato")
 
     job = _job("close")

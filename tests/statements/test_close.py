@@ -379,7 +379,7 @@ def test_close_command_names_a_bad_month():
 
 
 def test_service_interface_keyword_only():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="positional argument"):
         statement_close(APRIL, "x")  # type: ignore[misc]
 
 

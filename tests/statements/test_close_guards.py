@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from meisai.billing_calendar import BillingMonth
 from meisai.statements.close import statement_close
@@ -28,13 +28,20 @@ def confirmed(db):
     return Statement.objects.get(member=member)
 
 
-def refused(statement_sql: str, params: list) -> None:
+def refused(statement_sql: str, params: list, *, because: str) -> None:
+    """The database refuses ``statement_sql`` with a message that begins ``because`` (the same
+    words on both databases; PostgreSQL adds the row)."""
     with (
-        pytest.raises((IntegrityError, DatabaseError)),
+        pytest.raises(IntegrityError) as error,
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
         cursor.execute(statement_sql, params)
+    assert str(error.value).startswith(because), str(error.value)
+
+
+STATEMENT_FROZEN = "confirmed statements cannot be changed"
+LINE_FROZEN = "usage lines of a confirmed statement are immutable"
 
 
 # --- both databases: UPDATE and INSERT guards ---------------------------------------------------
@@ -44,8 +51,13 @@ def test_the_total_of_a_confirmed_statement_cannot_be_updated(confirmed):
     refused(
         "UPDATE statements_statement SET total = total + 1, usage_total = usage_total + 1 WHERE id = %s",
         [confirmed.pk],
+        because=STATEMENT_FROZEN,
     )
-    refused("UPDATE statements_statement SET delivery = 'web' WHERE id = %s", [confirmed.pk])
+    refused(
+        "UPDATE statements_statement SET delivery = 'web' WHERE id = %s",
+        [confirmed.pk],
+        because=STATEMENT_FROZEN,
+    )
     confirmed.refresh_from_db()
     assert (confirmed.total, confirmed.delivery) == (5_165, "paper")
 
@@ -61,14 +73,26 @@ def usage_amounts() -> list[tuple[str, int, int]]:
 
 def test_usage_lines_of_a_confirmed_statement_cannot_be_updated(confirmed):
     line = UsageLine.objects.get(member=confirmed.member, line_no=1)
-    refused("UPDATE statements_usageline SET billed_amount = 1 WHERE id = %s", [line.pk])
-    refused("UPDATE statements_usageline SET billing_month = '2025-05' WHERE id = %s", [line.pk])
+    refused(
+        "UPDATE statements_usageline SET billed_amount = 1 WHERE id = %s",
+        [line.pk],
+        because=LINE_FROZEN,
+    )
+    refused(
+        "UPDATE statements_usageline SET billing_month = '2025-05' WHERE id = %s",
+        [line.pk],
+        because=LINE_FROZEN,
+    )
     assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000)]
 
 
 def test_a_usage_line_cannot_be_moved_into_a_confirmed_month(confirmed):
     later = UsageLineFactory(billing_month="2025-05", line_no=1, billed_amount=700)
-    refused("UPDATE statements_usageline SET billing_month = '2025-04' WHERE id = %s", [later.pk])
+    refused(
+        "UPDATE statements_usageline SET billing_month = '2025-04' WHERE id = %s",
+        [later.pk],
+        because=LINE_FROZEN,
+    )
     assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000), ("2025-05", 1, 700)]
 
 
@@ -82,7 +106,12 @@ def test_usage_lines_of_an_open_month_can_still_be_corrected(confirmed):
 def test_no_usage_line_can_be_added_to_a_confirmed_month(confirmed):
     stranger = MemberFactory()
     for member in (confirmed.member, stranger):
-        with pytest.raises((IntegrityError, DatabaseError)), transaction.atomic():
+        with (
+            pytest.raises(
+                IntegrityError, match="^usage lines cannot be added to a confirmed month"
+            ),
+            transaction.atomic(),
+        ):
             UsageLineFactory(member=member, billing_month="2025-04", line_no=3, billed_amount=1)
     assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000)]
     assert not Statement.objects.filter(member=stranger).exists()
@@ -91,7 +120,10 @@ def test_no_usage_line_can_be_added_to_a_confirmed_month(confirmed):
 def test_no_statement_can_be_added_to_a_confirmed_month(confirmed):
     # Nor one matching its lines: after the close, the month's statements are the close's alone.
     stranger = MemberFactory()
-    with pytest.raises((IntegrityError, DatabaseError)), transaction.atomic():
+    with (
+        pytest.raises(IntegrityError, match="^statements cannot be added to a confirmed month"),
+        transaction.atomic(),
+    ):
         Statement.objects.create(
             member=stranger,
             billing_month="2025-04",
@@ -109,9 +141,19 @@ def test_published_at_and_pdf_digest_are_written_once(confirmed):
     Statement.objects.filter(pk=confirmed.pk).update(published_at=jst(2025, 4, 14, 9, 0))
     Statement.objects.filter(pk=confirmed.pk).update(pdf_sha256="a" * 64)
 
-    refused("UPDATE statements_statement SET published_at = NULL WHERE id = %s", [confirmed.pk])
+    # SQLite says it in general words; PostgreSQL names the statement and what is set already.
+    sqlite = connection.vendor == "sqlite"
     refused(
-        "UPDATE statements_statement SET pdf_sha256 = %s WHERE id = %s", ["b" * 64, confirmed.pk]
+        "UPDATE statements_statement SET published_at = NULL WHERE id = %s",
+        [confirmed.pk],
+        because=STATEMENT_FROZEN if sqlite else f"statement {confirmed.pk} is already published",
+    )
+    refused(
+        "UPDATE statements_statement SET pdf_sha256 = %s WHERE id = %s",
+        ["b" * 64, confirmed.pk],
+        because=STATEMENT_FROZEN
+        if sqlite
+        else f"statement {confirmed.pk} already has its PDF digest",
     )
 
     confirmed.refresh_from_db()
@@ -123,8 +165,16 @@ def test_published_at_and_pdf_digest_are_written_once(confirmed):
 
 @postgres_only
 def test_confirmed_statements_and_lines_cannot_be_deleted(confirmed):
-    refused("DELETE FROM statements_statement WHERE id = %s", [confirmed.pk])
-    refused("DELETE FROM statements_usageline WHERE member_id = %s", [confirmed.member_id])
+    refused(
+        "DELETE FROM statements_statement WHERE id = %s",
+        [confirmed.pk],
+        because="confirmed statements cannot be deleted",
+    )
+    refused(
+        "DELETE FROM statements_usageline WHERE member_id = %s",
+        [confirmed.member_id],
+        because=LINE_FROZEN,
+    )
     assert Statement.objects.filter(pk=confirmed.pk).exists()
     assert usage_amounts() == [("2025-04", 1, 3_000), ("2025-04", 2, 2_000)]
 

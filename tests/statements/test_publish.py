@@ -123,7 +123,7 @@ def test_a_sender_that_dies_halfway_still_delivers_exactly_one_each(april, monke
         return original(self, messages)
 
     monkeypatch.setattr(EmailBackend, "send_messages", dies_on_the_second)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^worker killed$"):
         outbox_send_due()
     assert len(mail.outbox) == 1
 
@@ -149,7 +149,9 @@ def test_statement_publish_due_publishes_on_the_confirmation_day_only(april):
 
 def test_statement_publish_due_raises_when_the_due_month_is_not_closed():
     UsageLineFactory(billing_month="2025-05")
-    with pytest.raises(PublishRefused):
+    with pytest.raises(
+        PublishRefused, match="^2025年5月請求分はまだ締め処理が完了していないため公開できません"
+    ):
         statement_publish_due(today=dt.date(2025, 5, 13))
     assert OutboxMessage.objects.count() == 0
 

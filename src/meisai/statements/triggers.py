@@ -34,6 +34,9 @@ sum the lines a second time at commit.
 ``migrations.RunPython(triggers.install, migrations.RunPython.noop)`` appended as its last
 operation and ``("core", "0001_initial")`` (which installs the trigger functions) added to its
 dependencies: to regenerate it, delete it, run makemigrations, and add those two lines again.
+
+The PostgreSQL messages begin with the same words as the SQLite ones, so a refusal reads the same
+on both databases (PostgreSQL adds which row and month).
 """
 
 from __future__ import annotations
@@ -55,12 +58,12 @@ STATEMENT_GUARDS = [
 CREATE OR REPLACE FUNCTION meisai_statement_immutable() RETURNS trigger AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        RAISE EXCEPTION 'confirmed statement % cannot be deleted', OLD.id
+        RAISE EXCEPTION 'confirmed statements cannot be deleted (statement %)', OLD.id
             USING ERRCODE = 'restrict_violation';
     END IF;
     IF (to_jsonb(NEW) - 'published_at' - 'pdf_sha256')
             IS DISTINCT FROM (to_jsonb(OLD) - 'published_at' - 'pdf_sha256') THEN
-        RAISE EXCEPTION 'confirmed statement % cannot be changed', OLD.id
+        RAISE EXCEPTION 'confirmed statements cannot be changed (statement %)', OLD.id
             USING ERRCODE = 'restrict_violation';
     END IF;
     IF NEW.published_at IS DISTINCT FROM OLD.published_at AND OLD.published_at IS NOT NULL THEN
@@ -91,7 +94,7 @@ BEGIN
           AND c.billing_month IN (SELECT DISTINCT n.billing_month FROM new_statements n)
         LIMIT 1;
     IF month IS NOT NULL THEN
-        RAISE EXCEPTION 'statements cannot be added to the confirmed month %', month
+        RAISE EXCEPTION 'statements cannot be added to a confirmed month (%)', month
             USING ERRCODE = 'restrict_violation';
     END IF;
     RETURN NULL;
@@ -120,14 +123,14 @@ $$ LANGUAGE sql STABLE;
 CREATE OR REPLACE FUNCTION meisai_usage_line_immutable() RETURNS trigger AS $$
 BEGIN
     IF meisai_usage_line_closed(OLD.member_id, OLD.billing_month) THEN
-        RAISE EXCEPTION 'usage line % belongs to a confirmed statement (%, member %)',
+        RAISE EXCEPTION 'usage lines of a confirmed statement are immutable (line %, %, member %)',
             OLD.id, OLD.billing_month, OLD.member_id USING ERRCODE = 'restrict_violation';
     END IF;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
     END IF;
     IF meisai_usage_line_closed(NEW.member_id, NEW.billing_month) THEN
-        RAISE EXCEPTION 'usage line % cannot be moved into a confirmed month (%, member %)',
+        RAISE EXCEPTION 'usage lines of a confirmed statement are immutable (line % into %, member %)',
             NEW.id, NEW.billing_month, NEW.member_id USING ERRCODE = 'restrict_violation';
     END IF;
     RETURN NEW;
@@ -150,7 +153,7 @@ BEGIN
           AND c.billing_month IN (SELECT DISTINCT n.billing_month FROM new_lines n)
         LIMIT 1;
     IF month IS NOT NULL THEN
-        RAISE EXCEPTION 'usage lines cannot be added to the confirmed month %', month
+        RAISE EXCEPTION 'usage lines cannot be added to a confirmed month (%)', month
             USING ERRCODE = 'restrict_violation';
     END IF;
     RETURN NULL;
