@@ -15,13 +15,15 @@ from meisai.accounts.models import Account
 from meisai.clock import JST
 from meisai.members.models import Card, Member, Phone
 from meisai.notifications.models import OutboxMessage
-from tests.factories import CardFactory, MemberFactory, PhoneFactory
+from tests.factories import AccountFactory, CardFactory, MemberFactory, PhoneFactory
 
 CARD_NUMBER = "4980123456781234"
 HOME_PHONE = "0196231234"
 MOBILE_PHONE = "09087654321"
 BIRTH_DATE = dt.date(1958, 7, 21)
 PASSWORD = "yukiguni-ginga-7"
+#: The password ``AccountFactory`` gives every account.
+FACTORY_PASSWORD = "correct-horse-battery"
 
 _URL = re.compile(r"http://127\.0\.0\.1:8000(/\S+)")
 
@@ -110,3 +112,24 @@ def log_in(client: Any, login_id: str, password: str, email: str) -> Any:
     code = code_in(outbox(email, "login_code")[-1])
     assert client.post("/login/code/", {"code": code}).url == "/"
     return code_page
+
+
+@pytest.fixture
+def account(db: Any) -> Account:
+    """Kitakami Jiro: a member with a card, an address and a web account (お客様情報 tests)."""
+    member = MemberFactory(birth_date=dt.date(1950, 2, 3))
+    CardFactory(member=member, number=CARD_NUMBER)
+    return AccountFactory(
+        member=member,
+        login_id="kitakami.jiro",
+        email="jiro@example.jp",
+        personal_message="北上川の桜",
+    )
+
+
+@pytest.fixture
+def member_client(client: Any, account: Account) -> Any:
+    """Jiro logged in through the login page (password and emailed code), outbox emptied."""
+    log_in(client, "kitakami.jiro", FACTORY_PASSWORD, "jiro@example.jp")
+    OutboxMessage.objects.all().delete()
+    return client

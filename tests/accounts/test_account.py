@@ -12,31 +12,11 @@ from django.test import Client
 from meisai.accounts.models import AccountToken
 from meisai.notifications.models import OutboxMessage
 from tests.accounts.conftest import CARD_NUMBER, link_in, log_in, outbox
-from tests.factories import AccountFactory, CardFactory, MemberFactory
 from tests.html import without_csrf_tokens
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-def account(db):
-    member = MemberFactory(birth_date=dt.date(1950, 2, 3))
-    CardFactory(member=member, number=CARD_NUMBER)
-    return AccountFactory(
-        member=member,
-        login_id="kitakami.jiro",
-        email="jiro@example.jp",
-        personal_message="北上川の桜",
-    )
-
-
-@pytest.fixture
-def member_client(client, account):
-    log_in(client, "kitakami.jiro", PASSWORD, "jiro@example.jp")
-    OutboxMessage.objects.all().delete()
-    return client
 
 
 def _no_secrets_in_mail(*secrets: str) -> None:

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from meisai.accounts.models import Account, AccountToken
+from meisai.accounts.models import AccountToken
 from meisai.audit.models import AuditEntry
 from meisai.clock import JST
 from tests.accounts.conftest import CARD_NUMBER, link_in, log_in, outbox, register
-from tests.factories import AccountFactory, CardFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -25,18 +24,9 @@ AT = dt.datetime(2025, 1, 10, 10, 0, tzinfo=JST)
 
 
 @pytest.fixture
-def account(db: Any) -> Account:
-    member = MemberFactory(birth_date=dt.date(1950, 2, 3))
-    CardFactory(member=member, number=CARD_NUMBER)
-    return AccountFactory(
-        member=member, login_id="kitakami.jiro", email="jiro@example.jp", personal_message="北上川"
-    )
-
-
-@pytest.fixture
-def member_client(client: Client, account: Account, frozen: Any) -> Client:
-    log_in(client, "kitakami.jiro", PASSWORD, "jiro@example.jp")
-    return client
+def member_client(frozen: Any, member_client: Client) -> Client:
+    """Logged in at the frozen moment, so every row of these tests has the same time."""
+    return member_client
 
 
 def audit_rows() -> list[tuple[dt.datetime, str, str, int | None, dict[str, Any]]]:

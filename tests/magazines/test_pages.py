@@ -16,12 +16,6 @@ CLOSED = "申し訳ございませんが、当面の間ご利用になれませ�
 
 
 @pytest.fixture
-def member_client(client):
-    client.force_login(AccountFactory())
-    return client
-
-
-@pytest.fixture
 def operator_client(client):
     operator = Account.objects.create_superuser("operator01", "operator-password-1")
     from django.test import Client

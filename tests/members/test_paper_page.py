@@ -9,20 +9,9 @@ import time_machine
 
 from meisai.clock import JST
 from meisai.members.models import DeliveryPreference
-from tests.factories import AccountFactory, DeliveryPreferenceFactory
+from tests.factories import DeliveryPreferenceFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def account():
-    return AccountFactory()
-
-
-@pytest.fixture
-def member_client(client, account):
-    client.force_login(account)
-    return client
 
 
 def history(member):

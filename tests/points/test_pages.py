@@ -8,14 +8,9 @@ import pytest
 
 from meisai.clock import JST
 from meisai.points.models import PointEntry
-from tests.factories import AccountFactory, PointBalanceFactory
+from tests.factories import PointBalanceFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def account():
-    return AccountFactory()
 
 
 def test_points_page_shows_balance_expiry_and_history(client, account):

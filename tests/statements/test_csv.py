@@ -15,22 +15,11 @@ from hypothesis import strategies as st
 from meisai.clock import JST
 from meisai.core.cp932 import cp932_twin
 from meisai.statements.csv_export import HEADER, neutralise
-from tests.factories import AccountFactory, CardFactory, StatementFactory, statement_usage_line
+from tests.factories import CardFactory, StatementFactory, statement_usage_line
 
 pytestmark = pytest.mark.django_db
 
 APRIL_20 = dt.datetime(2025, 4, 20, 12, 0, tzinfo=JST)
-
-
-@pytest.fixture
-def account():
-    return AccountFactory()
-
-
-@pytest.fixture
-def member_client(client, account):
-    client.force_login(account)
-    return client
 
 
 def statement_with(member, month, merchants_and_amounts, *, card=None, fee=0):

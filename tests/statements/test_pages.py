@@ -60,12 +60,6 @@ def card(account):
     return CardFactory(member=account.member, number="4980000000001234")
 
 
-@pytest.fixture
-def member_client(client, account):
-    client.force_login(account)
-    return client
-
-
 @time_machine.travel(APRIL_20, tick=False)
 def test_top_shows_personal_message_latest_statement_and_points(member_client, account, card):
     published(account.member, "2025-03", [{"card": card, "use_amount": 1000}])

@@ -45,12 +45,6 @@ def statement(account):
     return statement
 
 
-@pytest.fixture
-def member_client(client, account):
-    client.force_login(account)
-    return client
-
-
 def _fonts(pdf: bytes) -> dict[str, bool]:
     """Base font name → whether its glyphs are embedded as a TrueType program (/FontFile2)."""
     reader = PdfReader(io.BytesIO(pdf))
