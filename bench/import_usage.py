@@ -9,6 +9,10 @@ size, printed as such).
 
     uv run python bench/import_usage.py                       # full size
     uv run python bench/import_usage.py --rows 100000 --members 10000
+    uv run python bench/import_usage.py --rows 100000 --members 10000 --database meisai_bench_mine
+
+The PostgreSQL database (``--database``) is created and dropped by the run: give a name of your
+own when others may run the benchmark on the same server at the same time.
 
 Run heavy sizes under ``flock /tmp/meisai-heavy.lock`` on shared machines.
 """
@@ -21,6 +25,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,6 +35,7 @@ from pathlib import Path
 from sample_data import MERCHANTS  # bench/ is on sys.path when a script runs
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+#: The throwaway database, unless ``--database`` names another.
 PG_DB = "meisai_bench_import"
 
 PAYMENTS = ["1回"] * 14 + ["2回", "ボーナス", "分割", "リボ"]
@@ -104,7 +110,7 @@ def count_rows(path: Path) -> int:
         return sum(1 for _ in handle) - 1
 
 
-def measure(engine: str, rows: int, members: int) -> dict[str, object]:
+def measure(engine: str, rows: int, members: int, database: str = PG_DB) -> dict[str, object]:
     """Run in a process of its own: settings (the database) are chosen before Django starts."""
     with tempfile.TemporaryDirectory(prefix="meisai-bench-") as tmp:
         directory = Path(tmp)
@@ -115,9 +121,9 @@ def measure(engine: str, rows: int, members: int) -> dict[str, object]:
             import psycopg
 
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {PG_DB}")
-                admin.execute(f"CREATE DATABASE {PG_DB}")
-            os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+                admin.execute(f"DROP DATABASE IF EXISTS {database}")
+                admin.execute(f"CREATE DATABASE {database}")
+            os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
         else:
             os.environ["DATABASE_URL"] = f"sqlite:///{directory / 'bench.sqlite3'}"
         os.environ.setdefault("MEISAI_LOG_LEVEL", "WARNING")
@@ -162,7 +168,7 @@ def measure(engine: str, rows: int, members: int) -> dict[str, object]:
 
                 connections.close_all()
                 with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                    admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+                    admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 def bare_copy(connection: object, usage_path: Path) -> dict[str, float]:
@@ -330,6 +336,13 @@ BASELINES = [
 HEADLINE = "bare_copy_usage_s"
 
 
+def _database_name(text: str) -> str:
+    """A database name that is safe to paste into DROP/CREATE DATABASE."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", text):
+        raise argparse.ArgumentTypeError("lower-case letters, digits and _ only")
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,10 +355,16 @@ def main() -> None:
         default=0.1,
         help="size of the SQLite run relative to --rows/--members (0 skips it)",
     )
+    parser.add_argument(
+        "--database",
+        default=PG_DB,
+        type=_database_name,
+        help=f"throwaway PostgreSQL database, created and dropped by the run (default {PG_DB})",
+    )
     parser.add_argument("--engine", choices=["postgresql", "sqlite"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine:
-        print(json.dumps(measure(args.engine, args.rows, args.members)))
+        print(json.dumps(measure(args.engine, args.rows, args.members, args.database)))
         return
 
     def child(engine: str, rows: int, members: int) -> dict[str, float]:
@@ -359,6 +378,8 @@ def main() -> None:
                 str(rows),
                 "--members",
                 str(members),
+                "--database",
+                args.database,
             ],
             check=True,
             capture_output=True,

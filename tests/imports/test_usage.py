@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 
+from meisai.billing_calendar import BillingMonth
+from meisai.imports.formats.usage.table import COLUMNS
 from meisai.imports.models import ImportBatch
 from meisai.statements.models import MonthClose, UsageLine
 from tests.factories import StatementFactory
@@ -19,6 +21,9 @@ from tests.imports.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
+
+#: The billing month the model gives back for the files' ``2025-01``.
+JANUARY = BillingMonth(2025, 1)
 
 
 @pytest.fixture
@@ -75,7 +80,7 @@ def test_usage_lines_are_imported_with_exact_values(importer, members):
     assert lines == [
         (
             "M0000001",
-            "2025-01",
+            JANUARY,
             1,
             dt.date(2024, 12, 3),
             "イオン盛岡南",
@@ -89,7 +94,7 @@ def test_usage_lines_are_imported_with_exact_values(importer, members):
         ),
         (
             "M0000001",
-            "2025-01",
+            JANUARY,
             2,
             dt.date(2024, 12, 3),
             "イオン盛岡南",
@@ -103,7 +108,7 @@ def test_usage_lines_are_imported_with_exact_values(importer, members):
         ),
         (
             "M0000001",
-            "2025-01",
+            JANUARY,
             3,
             dt.date(2024, 12, 3),
             "イオン盛岡南",
@@ -117,7 +122,7 @@ def test_usage_lines_are_imported_with_exact_values(importer, members):
         ),
         (
             "M0000002",
-            "2025-01",
+            JANUARY,
             1,
             dt.date(2024, 12, 3),
             "返品 ケーズデンキ",
@@ -209,6 +214,42 @@ def test_same_key_with_other_content_is_refused(importer, members):
     assert list(UsageLine.objects.values_list("line_no", "billed_amount")) == [(1, 3980)]
 
 
+@pytest.mark.parametrize(
+    ("resent", "column", "shown", "was"),
+    [
+        ({"use_date": "2024-12-04"}, "use_date", "2024-12-04", "2024-12-03"),
+        ({"merchant": "ケーズデンキ"}, "merchant", "ケーズデンキ", "イオン盛岡南"),
+        (
+            {"payment": "分割", "installment": "1/3"},
+            "payment_type",
+            "分割",
+            "1回",
+        ),
+    ],
+)
+def test_the_first_column_that_differs_from_the_stored_line_is_named(
+    importer, members, resent, column, shown, was
+):
+    importer.run("usage", importer.write(USAGE_HEADER, usage_row()))
+    path = importer.write(USAGE_HEADER, usage_row(**resent))
+    assert importer.refused("usage", path) == [
+        f"{path}:2: column {column}: value '{shown}': line 1 of 2025-01 was imported before with "
+        f"'{was}': a billed line is never rewritten (send a correction as a line of a later month)"
+    ]
+
+
+def test_a_line_re_sent_with_a_card_is_refused_with_the_card_masked(importer, members):
+    importer.run("usage", importer.write(USAGE_HEADER, usage_row()))
+    path = importer.write(USAGE_HEADER + ",card_no", usage_row() + "," + CARD_1)
+    lines = importer.refused("usage", path)
+    assert lines == [
+        f"{path}:2: column card_no: value '****-****-****-0001': line 1 of 2025-01 was imported "
+        "before with 'none': a billed line is never rewritten (send a correction as a line of a "
+        "later month)"
+    ]
+    assert CARD_1 not in "\n".join(lines)
+
+
 def test_a_confirmed_month_is_refused(importer, members):
     MonthClose.objects.create(
         billing_month="2025-01",
@@ -256,7 +297,7 @@ def test_full_width_digits_are_normalised(importer, members):
         line.use_date,
         line.use_amount,
         line.billed_amount,
-    ) == ("2025-01", 1, dt.date(2024, 12, 3), 3980, -3980)
+    ) == (JANUARY, 1, dt.date(2024, 12, 3), 3980, -3980)
 
 
 def test_card_column_ties_the_line_to_the_members_card(importer, members):
@@ -301,7 +342,7 @@ def test_a_month_with_stored_lines_later_in_the_file_switches_to_the_checked_pat
 ):
     """Rows stream straight into the usage table while their months have nothing stored; the
     first chunk of a month that has stored lines goes through the staging checks instead."""
-    monkeypatch.setattr("meisai.imports.formats.usage.CHUNK_ROWS", 2)
+    monkeypatch.setattr("meisai.imports.formats.usage.rows.CHUNK_ROWS", 2)
     importer.run("usage", importer.write(USAGE_HEADER, usage_row(month="2025-02")))
     new_month = [usage_row(month="2025-03", line_no=str(n)) for n in (1, 2, 3)]
     path = importer.write(
@@ -326,3 +367,10 @@ def test_a_month_with_stored_lines_later_in_the_file_switches_to_the_checked_pat
         " month)"
     ]
     assert not UsageLine.objects.filter(billing_month="2025-04").exists()
+
+
+def test_the_importer_writes_every_column_of_the_usage_table_but_its_id():
+    """Its columns come from the model: a column added to UsageLine fails here until the
+    importer fills it too."""
+    table = [field.column for field in UsageLine._meta.concrete_fields if not field.primary_key]
+    assert sorted(COLUMNS) == sorted(table)

@@ -4,6 +4,11 @@
 no-op, decodes it, checks the header, hands the rows to the kind's format module and records an
 ``ImportBatch`` whatever happens. The format module's writes run in one transaction: one bad row
 and nothing from the file is kept.
+
+An import that keeps its rows writes its audit row (``import_<kind>``: file, SHA-256, counts,
+batch) in that same transaction, so the rows and their record commit or roll back together. A
+run that keeps nothing — a dry run, a refused file, the same file again — has nothing to audit;
+its ``ImportBatch`` is the record of it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from types import ModuleType
 
 from django.db import IntegrityError, transaction
 
+from meisai.audit.services import audit_record
 from meisai.clock import now
 from meisai.core.progress import progress_report
 from meisai.imports.formats import Counts, ParsedFile, enrollments, members, points, products, usage
@@ -122,7 +128,10 @@ def import_file(
                 batch, counts, ImportBatch.Status.DRY_RUN if dry_run else ImportBatch.Status.DONE
             )
             if dry_run:
+                # A dry run keeps nothing, so it writes no audit row: the rollback undoes the
+                # rows it checked, and its batch (saved after the rollback) records the run.
                 raise _DryRunRollback
+            _audit_import(batch)
     except _DryRunRollback:
         batch.save()
     except ImportRefused:
@@ -144,6 +153,21 @@ def _finish(batch: ImportBatch, counts: Counts, status: str) -> None:
     batch.rows, batch.inserted, batch.updated = counts.rows, counts.inserted, counts.updated
     batch.finished_at = now()
     batch.save()
+
+
+def _audit_import(batch: ImportBatch) -> None:
+    """The audit row of a kept import, from what its batch records. Written inside the import's
+    transaction: whatever undoes the rows afterwards undoes this row with them."""
+    audit_record(
+        actor=batch.actor,
+        action=f"import_{batch.kind}",
+        detail={
+            "file": batch.file_name,
+            "sha256": batch.file_sha256,
+            "counts": {"rows": batch.rows, "inserted": batch.inserted, "updated": batch.updated},
+            "batch": batch.pk,
+        },
+    )
 
 
 def _record_unchanged(batch: ImportBatch, previous: ImportBatch) -> ImportOutcome:
