@@ -1,4 +1,4 @@
-"""Benchmark of the monthly close on PostgreSQL (issue 4).
+"""Benchmark of the monthly close on PostgreSQL.
 
 Creates a throwaway database, fills it with ``--members`` members × ``--lines`` usage lines of
 billing month 2025-04 (with delivery preferences, fee-exempt, paper-required, IRIS and cancelled
@@ -14,7 +14,7 @@ members, and the flyer's campaign), then times in the same run:
 
 and prints seconds, members/s and the ratios close / bare aggregation, then drops the database.
 
-    uv run python bench/close_month.py                       # 100,000 × 10, the issue's size
+    uv run python bench/close_month.py                       # 100,000 × 10, the reference size
     uv run python bench/close_month.py --members 5000        # while developing
 """
 

@@ -1,4 +1,4 @@
-"""Benchmark of the CSV download (issue 5): rows/s for a 13-month export of a heavy member.
+"""Benchmark of the CSV download: rows/s for a 13-month export of a heavy member.
 
 Builds a throwaway database (SQLite in a temporary directory by default, or ``--database-url``
 for a PostgreSQL one you name) with one member who has a published statement in each of the
@@ -7,7 +7,7 @@ mapping (髙, ㈱, ¥, —, é, 𠮷) and formula neutralisation. Then downloads
 ``/statements/all.csv`` through Django's test client (the real view, selectors, neutralisation,
 encoding and streaming), ``--repeat`` times for each encoding, and prints rows/s and MB/s.
 
-    flock /tmp/meisai-heavy.lock uv run python bench/csv_export.py            # the issue's run
+    flock /tmp/meisai-heavy.lock uv run python bench/csv_export.py            # the reference run
     uv run python bench/csv_export.py --lines 50 --repeat 2                   # while developing
 """
 

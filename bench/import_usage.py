@@ -1,4 +1,4 @@
-"""Benchmark of ``meisai import usage`` against a bare COPY of the same file (issue 2, item 4).
+"""Benchmark of ``meisai import usage`` against a bare COPY of the same file.
 
 Generates a member master and a usage file (default 1,000,000 usage rows for 100,000
 members), imports the members (timed separately), then the usage file with meisai's importer,
@@ -176,7 +176,7 @@ def bare_copy(connection: object, usage_path: Path) -> dict[str, float]:
 
     * ``bare_copy_s``: the same CSV file into a plain table of the file's shape (no key);
     * ``bare_copy_keyed_s``: the same, with the file's unique key;
-    * ``bare_copy_usage_s``: the issue's baseline, the headline — the same rows, member numbers
+    * ``bare_copy_usage_s``: the baseline, the headline — the same rows, member numbers
       already resolved to ids before the clock starts, by text COPY into an empty table of the
       usage table's shape (its columns, checks and indexes), commit included: what PostgreSQL
       itself costs for storing these rows, with no parsing or checking at all;
@@ -211,7 +211,7 @@ def bare_copy(connection: object, usage_path: Path) -> dict[str, float]:
         timings[label] = time.perf_counter() - started
     raw.execute("DROP TABLE bench_bare")
 
-    # The issue's "bare binary COPY of such rows", of the same file: read with Python's csv
+    # The "bare binary COPY of such rows" baseline, of the same file: read with Python's csv
     # module, typed (ints, dates) and written by psycopg 3 binary COPY into an empty table of
     # the file's shape with its unique key — no decoding checks, no normalisation, no lookups.
     raw.execute("DROP TABLE IF EXISTS bench_binary_file")
@@ -327,9 +327,9 @@ BASELINES = [
     ("binary_copy_s", "binary COPY of typed rows prepared in memory, unique key"),
     ("bare_copy_usage_s", "COPY of the rows (ids resolved), the usage table's shape"),
 ]
-#: The issue's baseline: "a bare COPY of the same file into an empty table of the same shape".
+#: The baseline: "a bare COPY of the same file into an empty table of the same shape".
 #: Read as the shape of the table the importer fills — its columns, checks and indexes — which
-#: is also what the issue's own figures imply: a staging table plus ``INSERT … SELECT`` into the
+#: is also what the measured figures imply: a staging table plus ``INSERT … SELECT`` into the
 #: real table at 0.6–0.7 of the baseline, and ``bulk_create`` at 0.1, hold only for a baseline
 #: that pays the real table's indexes (against a plain-table COPY they would come out near
 #: 0.25 and 0.03). The other baselines are printed for comparison.

@@ -1,4 +1,4 @@
-"""A national issuer's month on one machine (issue 6, item 6).
+"""A national issuer's month on one machine.
 
 1,000,000 members with 10,000,000 usage lines on PostgreSQL, in a throwaway database: import
 (member master, then usage), close, publish (one 請求額確定 email per member into the outbox),

@@ -1,4 +1,4 @@
-"""Benchmark of the statement PDF (issue 5): ms per 30-line statement, statements/s on 2 processes.
+"""Benchmark of the statement PDF: ms per 30-line statement, statements/s on 2 processes.
 
 Renders statements with the production code (``meisai.statements.pdf.statement_pdf``: ReportLab
 canvas, IPAexGothic embedded as a subset, deterministic bytes) from statements built in memory,
@@ -10,7 +10,7 @@ so the figure is the rendering alone, without the database:
 Each statement differs (merchants, amounts, days), as on the 13th. Goal: median ≤ 20 ms and
 ≥ 80 statements/s on 2 processes.
 
-    flock /tmp/meisai-heavy.lock uv run python bench/pdf_render.py            # the issue's run
+    flock /tmp/meisai-heavy.lock uv run python bench/pdf_render.py            # the reference run
     uv run python bench/pdf_render.py --statements 500 --single 50            # while developing
 """
 

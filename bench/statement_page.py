@@ -1,4 +1,4 @@
-"""Benchmark of the statement page under load (issue 5): `/statements/YYYY-MM/` against `/healthz`.
+"""Benchmark of the statement page under load: `/statements/YYYY-MM/` against `/healthz`.
 
 Creates a throwaway PostgreSQL database, fills it with ``--members`` members, each with a web
 account, a card and ``--lines`` usage lines of the latest billing month, confirms the month with
@@ -15,10 +15,10 @@ and prints requests/s, p50/p99 latency, errors and the ratio statement / trivial
 ≥ 0.2 with p99 < 250 ms on the 2-core machine. With ``--redis`` (the default) the rendered
 statement bodies are cached in Redis as in production; ``--no-redis`` uses the per-process cache.
 
-    flock /tmp/meisai-heavy.lock uv run python bench/statement_page.py            # the issue's run
+    flock /tmp/meisai-heavy.lock uv run python bench/statement_page.py            # the reference run
     uv run python bench/statement_page.py --members 100 --duration 5              # while developing
 
-With ``--population N`` (issue 6: a national issuer's database) the database also holds ``N``
+With ``--population N`` (a national issuer's database) the database also holds ``N``
 further members, filled with set-based SQL (``INSERT … SELECT … FROM generate_series``): each
 with a card, ``--population-lines`` usage lines of the month and, for every second one, a web
 account and a web delivery preference. ``statement_close`` then confirms the month for all of
@@ -81,7 +81,7 @@ def parse_args() -> argparse.Namespace:
         "--population",
         type=int,
         default=0,
-        help="further members with a card, usage lines and a published statement (issue 6)",
+        help="further members with a card, usage lines and a published statement",
     )
     parser.add_argument(
         "--population-lines", type=int, default=10, help="usage lines of each further member"

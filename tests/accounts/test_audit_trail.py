@@ -1,4 +1,4 @@
-"""Every change of an account's state writes its audit row (issue 11), in the transaction of the
+"""Every change of an account's state writes its audit row (SPEC 3.10), in the transaction of the
 change: registration, password change and reset, email change asked and confirmed, personal
 message, lockout. The actor is the member's login ID; no row holds a password, hash, token, link,
 code or card number. A refused change writes none."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -133,3 +134,24 @@ def test_a_windows_file_cp932_with_crlf_and_full_width_digits(importer):
     assert list(member.phones.values_list("kind", "number")) == [("home", "0196231111")]
     assert member.cards.get().number_hash == card_numbers.card_hash("4980123412340001")
     assert ImportBatch.objects.get(kind="members").encoding == "cp932"
+
+
+def test_a_queued_import_is_a_job_that_a_worker_runs(importer, django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    from meisai.core.models import Job
+
+    path = importer.write(PRODUCTS_HEADER, "STD,日専連カード,0")
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import", "products", str(path), "--queue", "--actor", "op-kato", stdout=out)
+
+    job = Job.objects.get(kind="import")
+    assert out.getvalue() == f"{path}: queued as job {job.pk}\n"
+    assert (job.status, job.actor, job.args) == (
+        "done",
+        "op-kato",
+        {"kind": "products", "path": str(Path(path).resolve()), "encoding": None},
+    )
+    assert (job.counts["rows"], job.counts["inserted"]) == (1, 1)
+    assert list(Product.objects.values_list("code", flat=True)) == ["STD"]

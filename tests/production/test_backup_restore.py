@@ -1,4 +1,4 @@
-"""Backup and restore as docs/deployment.md describes it (issue 6.4): ``pg_dump`` the database,
+"""Backup and restore as docs/deployment.md describes it: ``pg_dump`` the database,
 ``pg_restore`` it into a new one, and the statements there are the ones issued — same count,
 same totals, and every PDF renders to the SHA-256 recorded before the backup."""
 

@@ -1,4 +1,4 @@
-"""No card number and no password ever reaches a log line (SPEC 3.10, issue 6.3)."""
+"""No card number and no password ever reaches a log line (SPEC 3.10)."""
 
 from __future__ import annotations
 

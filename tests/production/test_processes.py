@@ -1,4 +1,4 @@
-"""The production commands as processes (issue 6.3): ``collectstatic`` with the production
+"""The production commands as processes (docs/deployment.md): ``collectstatic`` with the production
 storage, ``meisai serve`` answering health checks and static files, ``meisai scheduler``
 starting beat with meisai's schedule."""
 
@@ -99,6 +99,7 @@ def test_serve_answers_health_checks_and_hashed_static_files(production_env):
         server.wait(timeout=30)
 
 
+@pytest.mark.redis
 def test_scheduler_starts_beat_with_meisais_schedule(production_env, tmp_path):
     schedule_file = tmp_path / "beat" / "schedule"
     log = tmp_path / "beat.log"

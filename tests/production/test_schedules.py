@@ -1,4 +1,4 @@
-"""The scheduler drives the calendar (issue 6.2): every schedule in one place, and the
+"""The scheduler drives the calendar (SPEC 3.6): every schedule in one place, and the
 confirmation-day run — publish a closed month, tell operators about an unclosed one."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The outbox sender over real SMTP (a local sink): once each, refusals, an absent server, and a
-sender that dies before its commit (SPEC 3.6, issue 6.1)."""
+sender that dies before its commit (SPEC 3.6)."""
 
 from __future__ import annotations
 

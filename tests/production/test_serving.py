@@ -1,4 +1,4 @@
-"""Serving: health checks, request ids, the server command (issue 6.3)."""
+"""Serving: health checks, request ids, the server command (docs/deployment.md)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def test_readyz_inline_tasks_database_ok(client):
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "inline"}}
 
 
+@pytest.mark.redis
 @pytest.mark.django_db
 def test_readyz_with_the_real_redis(client, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/7"

@@ -1,4 +1,4 @@
-"""The monthly cycle's tasks record their jobs with the services' counts (issue 6.1, 6.7)."""
+"""The monthly cycle's tasks record their jobs with the services' counts."""
 
 from __future__ import annotations
 

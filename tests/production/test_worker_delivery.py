@@ -1,4 +1,4 @@
-"""Publishing through real Celery workers on the real Redis to a real SMTP server (issue 6.5).
+"""Publishing through real Celery workers on the real Redis to a real SMTP server (SPEC 3.6).
 
 Exactly one 請求額確定 email per member (SPEC 3.6): when the workers run normally, when a worker
 is killed halfway through sending and another starts, and when the SMTP server is away for a
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 
 def _published(installation, *, prefix: str, members: int, month: str) -> list[str]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from meisai.core.cache import RedisCache
 
 REDIS = "redis://127.0.0.1:6379/13"
+
+pytestmark = pytest.mark.redis
 
 
 def test_one_redis_client_per_pool_and_values_round_trip():

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from meisai.core.jobs import job_dispatch
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import ENCODINGS, ImportRefused
-from meisai.imports.services import import_file
+from meisai.imports.services import default_actor, import_file
+from meisai.imports.tasks import import_file_task
 
 
 class Command(BaseCommand):
@@ -27,8 +30,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="check everything, keep nothing")
         parser.add_argument("--actor", help="who runs the import (default: the OS user)")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="hand the file to the workers and return (they must read the same path; "
+            "follow it as a job in the back office)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["queue"]:
+            self._queue(options)
+            return
         try:
             outcome = import_file(
                 kind=options["kind"],
@@ -61,3 +73,21 @@ class Command(BaseCommand):
             f"{counts.updated} updated, {counts.unchanged} unchanged (batch {batch.pk}, "
             f"{batch.encoding})"
         )
+
+    def _queue(self, options: dict[str, Any]) -> None:
+        if options["dry_run"]:
+            raise CommandError("--queue and --dry-run do not go together: a dry run reports here")
+        path = Path(options["file"])
+        if not path.is_file():
+            raise CommandError(f"{options['file']}: no such file")
+        job = job_dispatch(
+            import_file_task,
+            kind="import",
+            args={
+                "kind": options["kind"],
+                "path": str(path.resolve()),
+                "encoding": options["encoding"],
+            },
+            actor=options["actor"] or default_actor(),
+        )
+        self.stdout.write(f"{options['file']}: queued as job {job.pk}")
