@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from meisai.core.member_access import member_required
-from meisai.magazines.models import MagazineIssue
-from meisai.magazines.selectors import magazine_issues
+from meisai.magazines.selectors import magazine_issue, magazine_issues
 from meisai.magazines.services import magazines_enabled
 
 
@@ -28,7 +27,9 @@ def magazine_list(request: HttpRequest) -> HttpResponse:
 def magazine_download(request: HttpRequest, pk: int) -> FileResponse:
     if not magazines_enabled():
         raise Http404
-    issue = get_object_or_404(MagazineIssue, pk=pk)
+    issue = magazine_issue(pk=pk)
+    if issue is None:
+        raise Http404
     return FileResponse(
         issue.pdf.open("rb"),
         content_type="application/pdf",

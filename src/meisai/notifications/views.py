@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from meisai.notifications.models import OutboxMessage
+from meisai.notifications.selectors import outbox_message, outbox_recent
 
 
 def _demo_only() -> None:
@@ -16,11 +16,12 @@ def _demo_only() -> None:
 
 def outbox_list(request: HttpRequest) -> HttpResponse:
     _demo_only()
-    messages = OutboxMessage.objects.order_by("-created_at", "-id")[:200]
-    return render(request, "notifications/outbox_list.html", {"outbox": messages})
+    return render(request, "notifications/outbox_list.html", {"outbox": outbox_recent()})
 
 
 def outbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _demo_only()
-    message = get_object_or_404(OutboxMessage, pk=pk)
+    message = outbox_message(pk=pk)
+    if message is None:
+        raise Http404
     return render(request, "notifications/outbox_detail.html", {"message": message})
