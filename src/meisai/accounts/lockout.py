@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from meisai.accounts.login_ids import lockout_key
+from meisai.accounts.login_ids import login_id_key
 
 
 def lockout_response(
@@ -28,4 +28,4 @@ def lockout_username(request: HttpRequest, credentials: dict | None = None) -> s
     """The login ID axes counts failures for: normalised and lower-cased, as login IDs are
     unique without regard to case and width."""
     raw = (credentials or {}).get("username") or request.POST.get("username")
-    return lockout_key(str(raw)) if raw else None
+    return login_id_key(str(raw)) if raw else None

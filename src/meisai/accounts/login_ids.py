@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 import re
 
+from django.db.models.functions import Lower
+
 from meisai.core.text import to_half_width
 
 MIN_LENGTH = 6
@@ -37,6 +39,13 @@ def login_id_problem(login_id: str) -> LoginIdProblem | None:
     return None
 
 
-def lockout_key(login_id: str) -> str:
-    """The form failures are counted under: login IDs are equal without regard to case."""
+def login_id_key(login_id: str) -> str:
+    """What makes two login IDs the same: equal without regard to width and case. Failed logins
+    are counted under it, and imports compare with it."""
     return normalize_login_id(login_id).lower()
+
+
+def login_id_key_sql(field: str = "login_id") -> Lower:
+    """The SQL twin of :func:`login_id_key` for a stored (already half-width) login ID: the
+    expression of the case-insensitive unique constraints and of lookups against them."""
+    return Lower(field)

@@ -17,8 +17,8 @@ from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
-from django.db.models.functions import Lower
 
+from meisai.accounts.login_ids import login_id_key_sql
 from meisai.members.models import Card, Member
 
 
@@ -69,7 +69,7 @@ class Account(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("login_id"), name="login_id_unique_ci"),
+            models.UniqueConstraint(login_id_key_sql(), name="login_id_unique_ci"),
             models.UniqueConstraint(
                 fields=["member"],
                 condition=models.Q(is_active=True),
@@ -108,7 +108,7 @@ class Enrollment(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("login_id"), name="enrollment_login_id_unique_ci")
+            models.UniqueConstraint(login_id_key_sql(), name="enrollment_login_id_unique_ci")
         ]
 
 

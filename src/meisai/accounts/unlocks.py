@@ -13,7 +13,7 @@ from __future__ import annotations
 from axes.utils import reset as axes_reset
 from django.db import transaction
 
-from meisai.accounts.login_ids import lockout_key
+from meisai.accounts.login_ids import login_id_key
 from meisai.accounts.models import Account, RegistrationFailure
 from meisai.audit.services import audit_record
 from meisai.members.models import Member
@@ -36,7 +36,7 @@ def account_login_unlock(*, login_id: str, actor: str, reason: str) -> int:
     account = Account.objects.select_for_update().filter(login_id__iexact=login_id).first()
     if account is None:
         raise UnlockRefused(f"no web account has the login ID {login_id!r}")
-    cleared = axes_reset(username=lockout_key(account.login_id))
+    cleared = axes_reset(username=login_id_key(account.login_id))
     account.lockout_notified_at = None
     account.save(update_fields=["lockout_notified_at"])
     audit_record(

@@ -16,10 +16,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.hashers import identify_hasher
-from django.db.models.functions import Lower
 
 from meisai.accounts import login_ids
-from meisai.accounts.login_ids import LoginIdProblem, login_id_problem
+from meisai.accounts.login_ids import (
+    LoginIdProblem,
+    login_id_key,
+    login_id_key_sql,
+    login_id_problem,
+)
 from meisai.accounts.models import Account, Enrollment
 from meisai.imports.formats import Counts, ParsedFile, chunked
 from meisai.imports.formats.members import parse_member_no
@@ -103,16 +107,16 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
                 f"duplicate: already on line {by_member[row.member_no]}",
             )
             continue
-        if row.login_id.lower() in by_login:
+        if login_id_key(row.login_id) in by_login:
             problems.add(
                 line,
                 "login_id",
                 row.login_id,
-                f"duplicate (case ignored): already on line {by_login[row.login_id.lower()]}",
+                f"duplicate (case ignored): already on line {by_login[login_id_key(row.login_id)]}",
             )
             continue
         by_member[row.member_no] = line
-        by_login[row.login_id.lower()] = line
+        by_login[login_id_key(row.login_id)] = line
         rows.append(row)
     file.advance(counts.rows)
 
@@ -121,18 +125,18 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     for part in chunked([r.member_no for r in rows], 2000):
         members.update((m.member_no, m) for m in Member.objects.filter(member_no__in=part))
     taken: dict[str, Account] = {}
-    for part in chunked([r.login_id.lower() for r in rows], 2000):
-        for found in Account.objects.annotate(login=Lower("login_id")).filter(login__in=part):
-            taken[found.login_id.lower()] = found
+    for part in chunked([login_id_key(r.login_id) for r in rows], 2000):
+        for found in Account.objects.annotate(login=login_id_key_sql()).filter(login__in=part):
+            taken[login_id_key(found.login_id)] = found
     active: dict[int, Account] = {}
     for part in chunked([m.pk for m in members.values()], 2000):
         for account in Account.objects.filter(member_id__in=part, is_active=True):
             if account.member_id is not None:
                 active[account.member_id] = account
     enrolled: set[str] = set()
-    for part in chunked([r.login_id.lower() for r in rows], 2000):
+    for part in chunked([login_id_key(r.login_id) for r in rows], 2000):
         enrolled.update(
-            Enrollment.objects.annotate(login=Lower("login_id"))
+            Enrollment.objects.annotate(login=login_id_key_sql())
             .filter(login__in=part)
             .values_list("login", flat=True)
         )
@@ -142,13 +146,13 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         if member is None:
             problems.add(row.line, "member_no", row.member_no, "unknown member number")
             continue
-        holder = taken.get(row.login_id.lower())
+        holder = taken.get(login_id_key(row.login_id))
         if holder is not None:
             if holder.member_id == member.pk and holder.source == Account.Source.LEGACY:
                 continue  # imported before: no change
             problems.add(row.line, "login_id", row.login_id, "the login ID is already taken")
             continue
-        if row.login_id.lower() in enrolled:
+        if login_id_key(row.login_id) in enrolled:
             problems.add(
                 row.line,
                 "login_id",
