@@ -13,21 +13,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from meisai.points.models import Campaign, PointBalance, PointEntry
-from meisai.points.services import campaign_problems, campaign_upsert
+from meisai.points.services import CAMPAIGN_FIELDS, campaign_problems, campaign_upsert
 
 
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = (
-            "code",
-            "name",
-            "window_start",
-            "window_end",
-            "points",
-            "grant_month",
-            "excluded_products",
-        )
+        fields = CAMPAIGN_FIELDS
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
