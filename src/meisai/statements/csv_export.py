@@ -8,9 +8,11 @@ Decisions, documented in docs/member-pages.md:
 * A character cp932 cannot hold is written as its closest cp932 form, otherwise as ``〓``
   (``meisai.core.cp932``). Nothing is dropped and encoding never fails halfway through a
   download.
-* Formula injection: a *text* cell that begins with ``= + - @ ＝ ＋ － ＠``, a tab or a carriage
-  return gets a leading single quote, which spreadsheet programs show as text. Amounts are
-  written as plain integers and are never touched, so a refund stays the number ``-1200``.
+* Formula injection: a *text* cell is checked as it will be written in the chosen encoding (cp932
+  writes ﹦ as ``=``), and one that begins — after NFKC and leading spaces — with ``= + - @``
+  (so also ＝ ＋ － ＠ ﹦ ⁼ …), or with a tab, CR or LF, gets a leading single quote, which
+  spreadsheet programs show as text. Amounts are written as plain integers and are never
+  touched, so a refund stays the number ``-1200``.
 * Quoting follows RFC 4180 (the ``csv`` module, CRLF line ends, quotes only where needed).
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
@@ -42,16 +45,32 @@ HEADER: list[str | int] = [
 
 ENCODINGS = {"cp932": "cp932", "utf-8": "utf-8-sig"}
 
-#: What a spreadsheet reads as the start of a formula (ASCII and full-width) or a control.
-_FORMULA_STARTS = ("=", "+", "-", "@", "＝", "＋", "－", "＠", "\t", "\r")
+#: What a spreadsheet reads as the start of a formula once NFKC has folded its look-alikes.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+#: Controls that start a formula, or a new line, in some spreadsheet.
+_CONTROL_STARTS = ("\t", "\r", "\n")
 
 
-def neutralise(text: str) -> str:
-    """A text cell a spreadsheet could run as a formula gets a leading single quote."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+def starts_formula(cell: str) -> bool:
+    """Whether a spreadsheet could read the written ``cell`` as a formula."""
+    if cell.startswith(_CONTROL_STARTS):
+        return True
+    # Only the start matters; NFKC of a prefix long enough for any leading spaces is enough.
+    return unicodedata.normalize("NFKC", cell[:32]).lstrip().startswith(_FORMULA_STARTS)
 
 
-def line_row(statement: Statement, line: Line) -> list[str | int]:
+def written_form(text: str, *, encoding: str) -> str:
+    """``text`` as the file will hold it: cp932 replaces what it cannot hold (``core.cp932``)."""
+    return cp932.encode(text).decode("cp932") if encoding == "cp932" else text
+
+
+def neutralise(text: str, *, encoding: str) -> str:
+    """A text cell as it will be written, with a leading single quote if it could run."""
+    cell = written_form(text, encoding=encoding)
+    return "'" + cell if starts_formula(cell) else cell
+
+
+def line_row(statement: Statement, line: Line, *, encoding: str) -> list[str | int]:
     """One CSV row; text cells neutralised, amounts as integers."""
     payment = "" if line.kind == LineKind.PAPER_FEE else payment_label(line.payment_type)
     text_cells = [
@@ -64,19 +83,19 @@ def line_row(statement: Statement, line: Line) -> list[str | int]:
         line.installment,
     ]
     return [
-        *(neutralise(cell) for cell in text_cells),
+        *(neutralise(cell, encoding=encoding) for cell in text_cells),
         line.use_amount,
         line.billed_amount,
-        neutralise(line.note),
+        neutralise(line.note, encoding=encoding),
     ]
 
 
-def csv_rows(statements: Iterable[Statement]) -> Iterator[list[str | int]]:
+def csv_rows(statements: Iterable[Statement], *, encoding: str) -> Iterator[list[str | int]]:
     yield list(HEADER)
     for statement in statements:
         view = statement_view(statement=statement)
         for line in view.lines:
-            yield line_row(statement, line)
+            yield line_row(statement, line, encoding=encoding)
 
 
 def csv_chunks(rows: Iterable[list[str | int]], *, encoding: str) -> Iterator[bytes]:

@@ -126,7 +126,9 @@ def _csv_response(
 ) -> StreamingHttpResponse:
     encoding = _csv_encoding(request)
     response = StreamingHttpResponse(
-        csv_export.csv_chunks(csv_export.csv_rows(statements), encoding=encoding),
+        csv_export.csv_chunks(
+            csv_export.csv_rows(statements, encoding=encoding), encoding=encoding
+        ),
         content_type=f"text/csv; charset={'Shift_JIS' if encoding == 'cp932' else 'utf-8'}",
     )
     response["Content-Disposition"] = csv_export.content_disposition(
