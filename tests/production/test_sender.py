@@ -1,9 +1,12 @@
 """The outbox sender over real SMTP (a local sink): once each, refusals, an absent server, and a
-sender that dies before its commit (SPEC 3.6)."""
+sender that dies before its commit (SPEC 3.6); messages that carry a secret are wiped in the
+save that marks them sent or failed, and get their sealed body back when the outcome is unknown
+(SPEC 3.10)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 
 import pytest
 import time_machine
@@ -11,7 +14,8 @@ from bench.smtp_sink import SmtpSink, free_port
 
 from meisai.clock import JST
 from meisai.core.models import Job
-from meisai.notifications.models import OutboxMessage
+from meisai.notifications import sender
+from meisai.notifications.models import WIPED_BODY, OutboxMessage
 from meisai.notifications.sender import SmtpUnavailable, outbox_send_due
 from meisai.notifications.services import Email, email_enqueue_many
 from meisai.notifications.tasks import outbox_send
@@ -159,3 +163,106 @@ def test_the_task_records_a_job_with_the_counts(smtp, django_capture_on_commit_c
 def test_the_task_with_nothing_due_leaves_no_job():
     assert outbox_send.delay().get() == {"sent": 0, "failed": 0, "deferred": 0}
     assert Job.objects.count() == 0
+
+
+# --- messages that carry a secret (SPEC 3.10): sealed while due, wiped once done -------------
+
+LINK = "http://127.0.0.1:8000/login/reset/Tok3n-of-the-test/"
+
+
+def _queue_secret(address: str) -> None:
+    email_enqueue_many(
+        [
+            Email(
+                key=f"password-reset:{address}",
+                template="password_reset",
+                to=address,
+                context={"url": LINK, "expires_at": MOMENT},
+            )
+        ]
+    )
+
+
+@pytest.fixture
+def sent_bodies(monkeypatch, settings):
+    """The text bodies the sender hands to the transport, in order; production settings."""
+    settings.MEISAI_DEMO_OUTBOX = False
+    bodies: list[str] = []
+    original = sender._as_email
+
+    def record(message):
+        email = original(message)
+        bodies.append(str(email.body))
+        return email
+
+    monkeypatch.setattr(sender, "_as_email", record)
+    return bodies
+
+
+@time_machine.travel(MOMENT, tick=False)
+def test_a_secret_message_is_sealed_until_sent_and_wiped_when_marked_sent(smtp, sent_bodies):
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue_secret("a@example.jp")
+        waiting = OutboxMessage.objects.get()
+        assert waiting.secret and LINK not in waiting.stored_text + waiting.stored_html
+
+        assert outbox_send_due().sent == 1
+
+    assert sink.count_by_recipient() == {"a@example.jp": 1}
+    assert LINK in sent_bodies[0]
+    message = OutboxMessage.objects.get()
+    assert (message.status, message.stored_text, message.stored_html) == ("sent", WIPED_BODY, "")
+
+
+@time_machine.travel(MOMENT, tick=False)
+def test_a_lost_answer_to_the_final_dot_puts_the_sealed_body_back(smtp, sent_bodies, monkeypatch):
+    original = sender._Transport.finish
+    calls = {"n": 0}
+
+    def answer_lost(self):
+        calls["n"] += 1
+        original(self)
+        if calls["n"] == 1:
+            raise SmtpUnavailable("connection lost before the reply")
+
+    monkeypatch.setattr(sender._Transport, "finish", answer_lost)
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue_secret("a@example.jp")
+        with pytest.raises(SmtpUnavailable):
+            outbox_send_due()
+        back = OutboxMessage.objects.get()
+        assert back.status == "pending" and LINK in back.body_text  # sealed, not wiped
+
+        assert outbox_send_due().sent == 1
+
+    assert [LINK in body for body in sent_bodies] == [True, True]  # SMTP's rule: send again
+    assert OutboxMessage.objects.get().stored_text == WIPED_BODY
+
+
+@time_machine.travel(MOMENT, tick=False)
+def test_a_refused_final_dot_defers_with_the_sealed_body_or_fails_wiped(
+    smtp, sent_bodies, monkeypatch
+):
+    replies = iter([(451, b"try later"), (554, b"rejected")])
+
+    def refused(self):
+        code, reply = next(replies)
+        self.dot_written = False
+        self.close()
+        raise smtplib.SMTPDataError(code, reply)
+
+    monkeypatch.setattr(sender._Transport, "finish", refused)
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue_secret("a@example.jp")
+        assert outbox_send_due().deferred == 1
+        deferred = OutboxMessage.objects.get()
+        assert deferred.status == "pending" and LINK in deferred.body_text
+
+        with time_machine.travel(MOMENT + dt.timedelta(minutes=5), tick=False):
+            assert outbox_send_due().failed == 1
+
+    failed = OutboxMessage.objects.get()
+    assert (failed.status, failed.stored_text, failed.stored_html) == ("failed", WIPED_BODY, "")

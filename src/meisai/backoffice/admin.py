@@ -199,14 +199,54 @@ class MonthCloseAdmin(ReadOnlyAdmin):
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(AuditedViewsMixin, ReadOnlyAdmin):
-    """Emails carry members' addresses: looking at them is audited like member data."""
+    """Emails carry members' addresses: looking at them is audited like member data.
+
+    A message that carries a secret (an emailed link or code, SPEC 3.10) shows its kind,
+    recipient, state, attempts and times, never its subject or body: whoever read the link or
+    code could act as the member. The bodies are not even loaded for the list, and a secret
+    one is never opened here (it is stored sealed, and wiped once sent).
+    """
 
     audit_action = "outbox"
     list_display = ("created_at", "template", "to", "status", "attempts", "sent_at", "last_error")
-    list_filter = ("status", "template")
+    list_filter = ("status", "template", "secret")
     search_fields = ("=to", "key")
     show_full_result_count = False
     actions = ("requeue",)
+    _facts = (
+        "key",
+        "template",
+        "to",
+        "secret",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    )
+    readonly_fields = (*_facts, "subject", "text", "html", "withheld")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OutboxMessage]:
+        return super().get_queryset(request).defer("stored_text", "stored_html")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None or obj.secret:
+            return (*self._facts, "withheld")
+        return (*self._facts, "subject", "text", "html")
+
+    @admin.display(description="本文")
+    def withheld(self, message: OutboxMessage) -> str:
+        kept = "送信後に消去済み" if message.wiped else "暗号化して保存、送信後に消去"
+        return f"認証用のURL・確認コードを含むため、件名と本文は表示しません({kept})。"
+
+    @admin.display(description="本文(テキスト)")
+    def text(self, message: OutboxMessage) -> str:
+        return "" if message.secret else message.body_text
+
+    @admin.display(description="本文(HTML)")
+    def html(self, message: OutboxMessage) -> str:
+        return "" if message.secret else message.body_html
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("notifications.change_outboxmessage")
@@ -216,6 +256,10 @@ class OutboxMessageAdmin(AuditedViewsMixin, ReadOnlyAdmin):
         from meisai.notifications.services import outbox_kick
 
         failed = queryset.filter(status=OutboxMessage.Status.FAILED)
+        # A failed secret message was wiped: resending would deliver the placeholder. The
+        # member asks for a new link or code instead (its old one has mostly expired anyway).
+        wiped = failed.filter(secret=True).count()
+        failed = failed.filter(secret=False)
         keys = list(failed.values_list("key", flat=True))
         count = failed.update(status=OutboxMessage.Status.PENDING, next_attempt_at=now())
         audit_record(
@@ -227,6 +271,13 @@ class OutboxMessageAdmin(AuditedViewsMixin, ReadOnlyAdmin):
         if count:
             outbox_kick()
         self.message_user(request, f"{count}通を再送待ちに戻しました。", messages.SUCCESS)
+        if wiped:
+            self.message_user(
+                request,
+                f"認証用のURL・確認コードを含む{wiped}通は本文を消去済みのため再送できません"
+                "(お客様に改めてお手続きいただいてください)。",
+                messages.WARNING,
+            )
 
 
 @admin.register(Job)

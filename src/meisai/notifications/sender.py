@@ -27,6 +27,12 @@ exponential backoff and go on with the next; 5xx refusals are final. Problems of
 (server unreachable, connection lost) stop the run with ``SmtpUnavailable`` and leave the
 message due untouched: the Celery task retries with backoff, and the scheduler asks again every
 minute.
+
+A message that carries a secret (an emailed link or code, SPEC 3.10) is opened only here, to be
+sent, and wiped in the same save that marks it sent or failed, so it never stays in the table
+in any readable form once it is out. Where the outcome is unknown and the row goes back to
+pending, its sealed body goes back with it. The demo outbox (embedded default only) keeps the
+sealed body of sent mail, because newcomers read their links and codes there.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from psycopg import generators, pq, waiting
 from meisai.clock import now
 from meisai.core.progress import progress_report
 from meisai.notifications.models import OutboxMessage
+from meisai.notifications.sealing import SealBroken
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +253,17 @@ def _commit_then(final_write: Callable[[], None]) -> None:
     # Django's atomic block then finds the transaction already committed: its commit is a no-op.
 
 
+def _wipe_when_done(message: OutboxMessage) -> list[str]:
+    """Wipe a secret message that is done with (sent or given up); the fields to save.
+
+    The demo outbox shows sent mail to newcomers, so there the sealed body stays (it is still
+    encrypted at rest); production has no demo outbox and always wipes.
+    """
+    if settings.MEISAI_DEMO_OUTBOX:
+        return []
+    return message.wipe()
+
+
 def _refusal_code(error: smtplib.SMTPException) -> int:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return min(code for code, _ in error.recipients.values())
@@ -260,12 +278,29 @@ def _record_refusal(message: OutboxMessage, error: smtplib.SMTPException) -> str
     message.last_error = f"{type(error).__name__}: {error}"[:500]
     if _refusal_code(error) >= 500 or message.attempts >= MAX_ATTEMPTS:
         message.status = OutboxMessage.Status.FAILED
+        _wipe_when_done(message)
     else:
         message.status = OutboxMessage.Status.PENDING
         message.next_attempt_at = now() + backoff(message.attempts)
     message.sent_at = None
-    message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at", "sent_at"])
+    # A secret body is written either way: wiped when given up, or sealed again when the row
+    # was already saved wiped as sent and the server refused the final "." afterwards.
+    body = ["stored_text", "stored_html"] if message.secret else []
+    message.save(
+        update_fields=["attempts", "last_error", "status", "next_attempt_at", "sent_at", *body]
+    )
     logger.warning("outbox: message %s %s: %s", message.pk, message.status, message.last_error)
+    return message.status
+
+
+def _record_unopenable(message: OutboxMessage, error: SealBroken) -> str:
+    """A sealed body no key opens cannot be sent, now or later: fail it for good and wipe it."""
+    message.attempts += 1
+    message.last_error = f"{type(error).__name__}: {error}"[:500]
+    message.status = OutboxMessage.Status.FAILED
+    wiped = _wipe_when_done(message)
+    message.save(update_fields=["attempts", "last_error", "status", *wiped])
+    logger.warning("outbox: message %s failed: %s", message.pk, message.last_error)
     return message.status
 
 
@@ -294,8 +329,17 @@ def outbox_send_due(*, limit: int | None = None) -> SendResult:
                         message = _claim_one()
                         if message is None:
                             break
+                        # The body as stored (sealed when secret), to put back if the row
+                        # returns to pending after the wipe below.
+                        stored = (message.stored_text, message.stored_html)
                         try:
-                            transport.begin(_as_email(message))
+                            email = _as_email(message)
+                        except SealBroken as error:
+                            _count(result, _record_unopenable(message, error))
+                            advance(1)
+                            continue
+                        try:
+                            transport.begin(email)
                         except smtplib.SMTPException as error:
                             _count(result, _record_refusal(message, error))
                             advance(1)
@@ -304,7 +348,8 @@ def outbox_send_due(*, limit: int | None = None) -> SendResult:
                         message.status = OutboxMessage.Status.SENT
                         message.sent_at = now()
                         message.attempts += 1
-                        message.save(update_fields=["status", "sent_at", "attempts"])
+                        wiped = _wipe_when_done(message)
+                        message.save(update_fields=["status", "sent_at", "attempts", *wiped])
                         if transport.speaks_smtp:
                             _commit_then(transport.write_final_dot)
                 except BaseException:
@@ -318,10 +363,14 @@ def outbox_send_due(*, limit: int | None = None) -> SendResult:
                     # SMTP's rule is to send again (a rare duplicate beats a lost email).
                     with transaction.atomic():
                         OutboxMessage.objects.filter(pk=message.pk).update(
-                            status=OutboxMessage.Status.PENDING, sent_at=None
+                            status=OutboxMessage.Status.PENDING,
+                            sent_at=None,
+                            stored_text=stored[0],
+                            stored_html=stored[1],
                         )
                     raise
                 except smtplib.SMTPException as error:
+                    message.stored_text, message.stored_html = stored
                     with transaction.atomic():
                         _count(result, _record_refusal(message, error))
                     advance(1)

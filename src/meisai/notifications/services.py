@@ -4,6 +4,11 @@ caller's transaction, delivered by the sender after commit.
 Each email is a template triple under ``notifications/email/<name>/``: ``subject.txt``,
 ``body.txt`` and ``body.html``; callers pass only the context. No template may print a card
 number, a password or an amount.
+
+An email that carries a secret — a link or a code that lets its reader act as the member — is
+stored sealed (SPEC 3.10, "Secrets"; ``models.py``, ``sealing.py``). Every template is taken to
+carry one unless it is listed in ``PLAIN_TEMPLATES``: a new email is withheld from staff until
+somebody has checked that it carries none.
 """
 
 from __future__ import annotations
@@ -18,6 +23,29 @@ from django.template.loader import render_to_string
 
 from meisai.clock import now
 from meisai.notifications.models import OutboxMessage
+
+#: The emails without a link or code that acts for the member: their bodies are stored as they
+#: are and shown in the back office. Links to the login page or to a statement are no secret
+#: (they still need the password); a login ID alone is none either.
+PLAIN_TEMPLATES = frozenset(
+    {
+        "account_locked",
+        "account_replaced",
+        "email_change_requested",
+        "email_changed",
+        "login_id_reminder",
+        "operators_month_not_closed",
+        "password_changed",
+        "personal_message_changed",
+        "registration_completed",
+        "statement_confirmed",
+    }
+)
+
+
+def carries_secret(template: str) -> bool:
+    """Whether the emails of ``template`` carry a link or code that acts for the member."""
+    return template not in PLAIN_TEMPLATES
 
 
 @dataclass(frozen=True)
@@ -47,33 +75,42 @@ def render_email(template: str, context: Mapping[str, Any]) -> tuple[str, str, s
 
 def _message(email: Email, moment: Any) -> OutboxMessage:
     subject, text, html = render_email(email.template, email.context)
-    return OutboxMessage(
+    message = OutboxMessage(
         key=email.key,
         template=email.template,
         to=email.to,
         subject=subject,
-        body_text=text,
-        body_html=html,
+        secret=carries_secret(email.template),
         next_attempt_at=moment,
         created_at=moment,
     )
+    # Sealed here when secret: the clear text never reaches the database.
+    message.body_text = text
+    message.body_html = html
+    return message
 
 
 def email_enqueue_many(emails: Iterable[Email], *, batch_size: int = 5000) -> int:
-    """Queue emails; keys already in the outbox are skipped. Returns how many were offered."""
+    """Queue emails; keys already in the outbox are skipped. Returns how many were offered.
+
+    The emails are stored in one transaction: the caller's, or — called in autocommit, as a
+    view that writes nothing else does — one of the outbox's own, so that all of them or none
+    are queued and the staging table of the COPY path lives until its rows are inserted.
+    """
     moment = now()
     store = _store_by_copy if connection.vendor == "postgresql" else _store_by_bulk_create
     count = 0
-    batch: list[OutboxMessage] = []
-    for email in emails:
-        batch.append(_message(email, moment))
-        count += 1
-        if len(batch) >= batch_size:
+    with transaction.atomic(savepoint=False):
+        batch: list[OutboxMessage] = []
+        for email in emails:
+            batch.append(_message(email, moment))
+            count += 1
+            if len(batch) >= batch_size:
+                store(batch)
+                batch = []
+        if batch:
             store(batch)
-            batch = []
-    if batch:
-        store(batch)
-    transaction.on_commit(outbox_kick)
+        transaction.on_commit(outbox_kick)
     return count
 
 
@@ -83,8 +120,8 @@ def _store_by_bulk_create(batch: list[OutboxMessage]) -> None:
 
 #: The outbox columns a new message fills (``id`` and ``sent_at`` are left to the table).
 _COPY_COLUMNS = (
-    "key", "template", "to", "subject", "body_text", "body_html", "status", "attempts",
-    "next_attempt_at", "created_at", "last_error",
+    "key", "template", "to", "subject", "secret", "stored_text", "stored_html", "status",
+    "attempts", "next_attempt_at", "created_at", "last_error",
 )  # fmt: skip
 _STAGE = "meisai_outbox_stage"
 
@@ -94,7 +131,12 @@ def _store_by_copy(batch: list[OutboxMessage]) -> None:
     … ON CONFLICT (key) DO NOTHING`` adds the messages whose key is new — the same skip rule as
     ``bulk_create(ignore_conflicts=True)`` at a fraction of its cost per row (a month's million
     emails). The batch is built before the COPY opens: the caller's rows may come from a
-    server-side cursor on the same connection, which cannot be read while a COPY runs."""
+    server-side cursor on the same connection, which cannot be read while a COPY runs.
+
+    Runs inside a transaction (``email_enqueue_many`` opens one if the caller has none): the
+    staging table is ``ON COMMIT DROP``, and in autocommit each statement commits on its own,
+    so the table would be gone before the COPY that fills it."""
+    assert connection.in_atomic_block, "the staging table lives only as long as a transaction"
     table = OutboxMessage._meta.db_table
     columns = ", ".join(f'"{name}"' for name in _COPY_COLUMNS)  # "to" is an SQL keyword
     with connection.cursor() as django_cursor:
