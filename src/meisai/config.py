@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -132,10 +133,29 @@ PAPER_FEE_NET: int = _whole_number(
 PAPER_FEE_TAX_PERCENT: int = _whole_number(
     "MEISAI_PAPER_FEE_TAX_PERCENT", 10, low=0, high=100, what="a whole percent from 0 to 100"
 )
+#: How long an emailed password-reset link lives, in minutes (SPEC 3.5); at most a day.
+RESET_LINK_MINUTES: int = _whole_number(
+    "MEISAI_RESET_LINK_MINUTES", 30, low=1, high=1440, what="a number of minutes from 1 to 1440"
+)
+
+
+# --- the reverse proxies in front of the web nodes ----------------------------------------------
+
+#: How many reverse proxies stand between the clients and the web nodes. Their headers
+#: (``X-Forwarded-Proto``, ``X-Forwarded-For``) are believed only when there is one to set them;
+#: with 0 anybody could write them and they are ignored.
+TRUSTED_PROXIES: int = _whole_number(
+    "MEISAI_TRUSTED_PROXIES", 0, low=0, high=None, what="a number of proxies, 0 or more"
+)
+
+#: The ``EMAIL_URL`` schemes production accepts: a relay. ``console:`` and ``file:`` would write
+#: every message, with its registration link, reset link or login code, to the log or to disk.
+_PRODUCTION_EMAIL_SCHEMES = {"smtp", "smtp+tls", "smtps"}
 
 
 def refuse_embedded_secrets() -> None:
-    """Production must never run on the secrets that ship in this file."""
+    """Production must never run on the secrets that ship in this file, nor anything that would
+    leak: mail written to the log or to files, which carries every emailed link and code."""
     if not IS_PRODUCTION:
         return
     problems = []
@@ -147,5 +167,13 @@ def refuse_embedded_secrets() -> None:
         problems.append("MEISAI_ALLOWED_HOSTS is empty")
     if not BASE_URL.startswith("https://"):
         problems.append("MEISAI_BASE_URL must be an https:// address")
+    # Only the scheme is named: the rest of the URL may carry the relay's password.
+    email_scheme = urlsplit(EMAIL_URL.strip()).scheme.lower()
+    if email_scheme not in _PRODUCTION_EMAIL_SCHEMES:
+        problems.append(
+            "EMAIL_URL must be an SMTP relay (smtp://, smtp+tls:// or smtps://), not "
+            f"{email_scheme + ':' if email_scheme else 'a URL without a scheme'} "
+            "(console: and file: put every emailed link and code in the log or on disk)"
+        )
     if problems:
         raise ImproperlyConfigured("production refuses to start: " + "; ".join(problems))

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 from meisai import config
 
@@ -48,6 +49,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "meisai.core.middleware.RequestIdMiddleware",
+    # Before everything that may answer by itself (the HTTPS redirect, static files, the
+    # maintenance page, the lockout page), so that every response carries the policy.
+    "csp.middleware.CSPMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,6 +81,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "meisai.core.context_processors.site",
+                # CSP_NONCE, for the rare inline <script> or <style> (none of meisai's own).
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -142,17 +148,44 @@ CSRF_FAILURE_VIEW = "meisai.core.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+#: How many reverse proxies stand in front of the web nodes (0: none, their headers ignored).
+MEISAI_TRUSTED_PROXIES = config.TRUSTED_PROXIES
+if config.TRUSTED_PROXIES > 0:
+    # The proxy terminates TLS and says so; without a proxy a client could claim https itself.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if config.IS_PRODUCTION:
+    # The __Host- prefix makes the browser refuse the cookie unless it is Secure, for the whole
+    # site (Path=/) and without a Domain: no other host under the domain (a sibling site, a
+    # taken-over subdomain) can set or overwrite the session or the CSRF token.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = "/"
+    SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
     SECURE_SSL_REDIRECT = config.env.bool("MEISAI_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = [config.BASE_URL]
     # Load balancers probe the health checks over plain HTTP inside the network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# Content-Security-Policy on every response (django-csp): the site's own files only, no inline
+# script or style (a template that needs one gives it nonce="{{ CSP_NONCE }}", and the nonce is
+# then added to the header of that response), no plugins, no <base>, no framing, and forms post
+# only to the site. Email HTML is not a web response and keeps its inline styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 # django-axes: 10 failures in a row lock the login ID for 30 minutes (SPEC 3.5).
 AXES_FAILURE_LIMIT = 10
@@ -317,6 +350,8 @@ MEISAI_CALENDAR = {
     "paper_fee_tax_percent": config.PAPER_FEE_TAX_PERCENT,
 }
 MEISAI_TERMS_VERSION = "2024-11"
+#: Minutes an emailed password-reset link lives (SPEC 3.5; meisai.accounts.links reads it).
+MEISAI_RESET_LINK_MINUTES = config.RESET_LINK_MINUTES
 
 # Login IDs are unique without regard to case through a functional unique constraint
 # (accounts.Account.Meta), which this check cannot see.

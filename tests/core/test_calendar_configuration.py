@@ -279,7 +279,11 @@ def test_registration_and_login_pages_and_their_emails(client, cardholder):
     pages |= _pages(client, "/register/confirm/")
     assert client.post("/register/confirm/").url == "/register/confirm/sent/"
     pages |= _pages(client, "/register/confirm/sent/")
-    pages |= _pages(client, link_in(outbox(email, "registration_completion_link")[-1]))
+    completion = link_in(outbox(email, "registration_completion_link")[-1])
+    pages |= _pages(client, completion)
+    done = client.post(completion)
+    assert done.status_code == 200
+    pages["completion"] = done.content.decode()
     client.logout()
     pages["/login/code/"] = log_in(client, "morioka.hanako", PASSWORD, email).content.decode()
 

@@ -34,6 +34,10 @@ def production_env(tmp_path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'meisai.sqlite3'}",
         "MEISAI_STATIC_ROOT": str(tmp_path / "static"),
         "REDIS_URL": "redis://127.0.0.1:6379/7",
+        # Production refuses mail that stays in the log; the tests send nothing.
+        "EMAIL_URL": "smtp://127.0.0.1:25",
+        # The static-file check below comes "through the proxy" with X-Forwarded-Proto.
+        "MEISAI_TRUSTED_PROXIES": "1",
     }
 
 

@@ -30,8 +30,11 @@ def magazine_download(request: HttpRequest, pk: int) -> FileResponse:
     issue = magazine_issue(pk=pk)
     if issue is None:
         raise Http404
+    # An attachment: the page's Content-Security-Policy (object-src 'none') would block the
+    # browser's own PDF viewer for an inline one.
     return FileResponse(
         issue.pdf.open("rb"),
+        as_attachment=True,
         content_type="application/pdf",
         filename=f"会員情報誌_{issue.month}.pdf",
     )

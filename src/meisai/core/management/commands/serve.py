@@ -1,7 +1,9 @@
 """``meisai serve``: the production web server, gunicorn with threaded workers.
 
-Put it behind a reverse proxy that terminates TLS (docs/deployment.md). Static files are served
-by WhiteNoise from ``MEISAI_STATIC_ROOT`` (run ``meisai collectstatic`` when deploying).
+Put it behind a reverse proxy that terminates TLS (docs/deployment.md) and set
+``MEISAI_TRUSTED_PROXIES``: only then is the proxy's ``X-Forwarded-Proto`` believed (by Django,
+never by gunicorn). Static files are served by WhiteNoise from ``MEISAI_STATIC_ROOT`` (run
+``meisai collectstatic`` when deploying).
 
 Workers and threads (``MEISAI_WEB_WORKERS``, ``MEISAI_WEB_THREADS``) default to 4 × 2: two
 processes per core of a 2-core node, two threads each. A page is almost all Python (the
@@ -68,7 +70,10 @@ class Command(BaseCommand):
             bind=options["bind"],
             workers=options["workers"],
             threads=options["threads"],
-            extra=[a for a in options["gunicorn_args"] if a != "--"],
+            # gunicorn believes X-Forwarded-Proto from 127.0.0.1 by default. Believe it from
+            # nobody: whether the scheme header counts is Django's decision alone
+            # (SECURE_PROXY_SSL_HEADER, set only when MEISAI_TRUSTED_PROXIES > 0).
+            extra=["--forwarded-allow-ips=", *[a for a in options["gunicorn_args"] if a != "--"]],
         )
         # Replace this process, so signals from systemd or a container reach gunicorn directly.
         os.execv(sys.executable, argv)  # noqa: S606
