@@ -100,7 +100,9 @@ def register(client: Any, email: str = "hanako@example.jp", **overrides: str) ->
     assert response.status_code == 302, response.content.decode()
     assert client.post("/register/confirm/").url == "/register/confirm/sent/"
     completion = link_in(outbox(email, "registration_completion_link")[-1])
+    # The link opens a page with a button; the button's POST completes the registration.
     assert client.get(completion).status_code == 200
+    assert client.post(completion).status_code == 200
     return Account.objects.get(login_id=overrides.get("login_id", "morioka.hanako"))
 
 

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from meisai.accounts.account_cache import account_cache_forget
 from meisai.accounts.models import Account
+from tests.accounts.conftest import FACTORY_PASSWORD
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -108,9 +109,10 @@ def test_deleted_account_is_logged_out_at_once(member_client, account):
 
 
 def test_personal_message_change_shows_on_the_next_page(member_client, account):
-    assert member_client.post("/account/message/", {"personal_message": "北上展勝地"}).url == (
-        "/account/"
-    )
+    assert member_client.post(
+        "/account/message/",
+        {"personal_message": "北上展勝地", "current_password": FACTORY_PASSWORD},
+    ).url == ("/account/")
 
     assert "北上展勝地" in member_client.get(PAGE).content.decode()
 

@@ -82,7 +82,13 @@ def test_password_reset_audits_once_the_new_password_is_set(client, account, fro
         "/login/"
     )
     assert audit_rows() == [
-        (AT, "account_password_reset", "kitakami.jiro", account.member_id, {"sessions_ended": 1})
+        (
+            AT,
+            "account_password_reset",
+            "kitakami.jiro",
+            account.member_id,
+            {"sessions_ended": 1, "browsers_forgotten": 1},
+        )
     ]
 
 
@@ -109,6 +115,8 @@ def test_email_change_audits_the_request_and_the_confirmation(member_client, acc
     path = link_in(outbox("jiro.new@example.jp", "email_change_confirm")[0])
     frozen.shift(dt.timedelta(hours=1))
     assert Client().get(path).status_code == 200
+    assert len(audit_rows()) == 1  # opening the link changes nothing
+    assert Client().post(path).status_code == 200
     assert audit_rows() == [
         (
             AT,
@@ -143,20 +151,24 @@ def test_an_expired_email_link_writes_no_change_row(member_client, account, froz
     )
     path = link_in(outbox("x@example.jp", "email_change_confirm")[0])
     frozen.shift(dt.timedelta(hours=24))
-    assert Client().get(path).status_code == 404
+    assert Client().post(path).status_code == 404
     assert [action for _, action, *_ in audit_rows()] == ["account_email_change_request"]
     assert AccountToken.objects.get().used_at is None
 
 
 def test_personal_message_change_audits_without_the_message(member_client, account):
-    member_client.post("/account/message/", {"personal_message": "遠野のかっぱ"})
+    member_client.post(
+        "/account/message/", {"personal_message": "遠野のかっぱ", "current_password": PASSWORD}
+    )
     assert audit_rows() == [
         (AT, "account_personal_message_change", "kitakami.jiro", account.member_id, {})
     ]
 
 
 def test_refused_personal_message_change_writes_no_audit_row(member_client, account):
-    page = member_client.post("/account/message/", {"personal_message": "あ" * 21})
+    page = member_client.post(
+        "/account/message/", {"personal_message": "あ" * 21, "current_password": PASSWORD}
+    )
     assert "20 文字以下" in page.content.decode()
     assert AuditEntry.objects.count() == 0
 
@@ -190,12 +202,14 @@ def test_no_audit_row_holds_a_secret(client, member_client, account, frozen):
         {"email": "x@example.jp", "email_confirm": "x@example.jp", "current_password": PASSWORD},
     )
     email_link = link_in(outbox("x@example.jp", "email_change_confirm")[0])
-    Client().get(email_link)
+    Client().post(email_link)
     member_client.post(
         "/account/password/",
         {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
     )
-    member_client.post("/account/message/", {"personal_message": "遠野のかっぱ"})
+    member_client.post(
+        "/account/message/", {"personal_message": "遠野のかっぱ", "current_password": NEW_PASSWORD}
+    )
     anonymous = Client()
     anonymous.post(
         "/login/forgot-password/", {"card_number": CARD_NUMBER, "birth_date": "1950-02-03"}

@@ -324,3 +324,13 @@ def test_remembered_browser_cookie_is_secure_when_sessions_are(client, account, 
     done = client.post("/login/code/", {"code": code})
     cookie = done.cookies["meisai_browser"]
     assert (cookie["secure"], cookie["httponly"], cookie["samesite"]) == (True, True, "Lax")
+
+
+def test_a_300_character_login_id_gets_a_form_error_not_a_server_error(client, db):
+    page = client.post("/login/", {"username": "a" * 300, "password": "whatever-it-is"})
+
+    assert page.status_code == 200
+    assert (
+        "ログインIDは6～20文字の半角英数字と「-」「_」「.」で入力してください。"
+        in page.content.decode()
+    )

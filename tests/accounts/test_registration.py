@@ -95,7 +95,10 @@ def test_registered_on_2025_01_10_gets_web_delivery_enrolment_and_emails(
     assert Account.objects.count() == 0  # only the 完了手続きURL creates the account
     completion_mail = outbox("hanako@example.jp", "registration_completion_link")[0]
     assert completion_mail.subject == "【日専連パートナーズ】WEBサービス 完了手続きURLのお知らせ"
-    page = client.get(link_in(completion_mail))
+    completion = link_in(completion_mail)
+    assert client.get(completion).status_code == 200
+    assert Account.objects.count() == 0  # the link opens a page; its button completes
+    page = client.post(completion)
     assert page.status_code == 200
     assert "登録完了" in page.content.decode()
 
@@ -225,9 +228,9 @@ def test_confirm_cannot_be_posted_twice(client, cardholder):
 def test_completion_link_is_single_use(client, cardholder):
     register(client)
     completion = link_in(outbox("hanako@example.jp", "registration_completion_link")[0])
-    again = client.get(completion)
-    assert again.status_code == 404
-    assert "この完了手続きURLは無効です" in again.content.decode()
+    for again in (client.get(completion), client.post(completion)):
+        assert again.status_code == 404
+        assert "この完了手続きURLは無効です" in again.content.decode()
     assert Account.objects.count() == 1
     assert len(outbox("hanako@example.jp", "registration_completed")) == 1
 
@@ -253,6 +256,7 @@ def test_completion_link_expires_after_24_hours(client, cardholder, frozen):
     completion = link_in(outbox("hanako@example.jp", "registration_completion_link")[0])
     frozen.shift(dt.timedelta(hours=24))
     assert client.get(completion).status_code == 404
+    assert client.post(completion).status_code == 404
     assert Account.objects.count() == 0
     assert Enrollment.objects.count() == 0
     assert DeliveryPreference.objects.count() == 0
@@ -262,6 +266,7 @@ def test_a_forged_link_opens_nothing(client, cardholder):
     start_registration(client)
     assert client.get("/register/identity/abc:def:ghi/").status_code == 404
     assert client.get("/register/complete/abc:def:ghi/").status_code == 404
+    assert client.post("/register/complete/abc:def:ghi/").status_code == 404
 
 
 def test_full_width_input_with_hyphens_and_the_home_phone_is_accepted(client, cardholder):
@@ -515,7 +520,7 @@ def test_a_login_id_taken_between_confirmation_and_completion_refuses_cleanly(cl
     completion = link_in(outbox("hanako@example.jp", "registration_completion_link")[0])
     # Someone else gets the same ID (e.g. the legacy import) before the link is followed.
     AccountFactory(login_id="MORIOKA.hanako", member=MemberFactory())
-    page = client.get(completion)
+    page = client.post(completion)
     assert page.status_code == 404
     assert "ご指定のログインIDは既に使用されています" in page.content.decode()
     assert Account.objects.filter(member=cardholder.member).count() == 0

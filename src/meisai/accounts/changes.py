@@ -1,5 +1,6 @@
 """Changes of お客様情報 (/account/, SPEC 3.5): the email address (confirmed by a link to the
-new one), the password and the personal message.
+new one, whose page posts the confirmation), the password and the personal message, each asked
+for with the current password (the forms check it).
 
 Each change tells the address on file and writes its audit row in the same transaction. Details
 name what changed but never a password or its hash, a link or the personal message itself (it
@@ -49,8 +50,9 @@ def account_email_change_request(*, account: Account, new_email: str) -> None:
 
 @transaction.atomic
 def account_email_change_confirm(*, token: str) -> Account | None:
-    """The link in the new address was followed: the address changes, the old one is told.
-    None when the link is unknown, used or expired."""
+    """The page of the link in the new address was confirmed (its button): the address
+    changes, the old one is told, and a reset link still open dies. None when the link is
+    unknown, used or expired."""
     row = account_link_find(token=token, purpose=AccountToken.Purpose.EMAIL_CHANGE)
     if row is None:
         return None
@@ -61,9 +63,14 @@ def account_email_change_confirm(*, token: str) -> Account | None:
     )
     if row.used_at is not None:
         return None
-    row.used_at = now()
+    moment = now()
+    row.used_at = moment
     row.save(update_fields=["used_at"])
     account = row.account
+    # A reset link sent to the old address must not outlive the address.
+    AccountToken.objects.filter(
+        account=account, purpose=AccountToken.Purpose.PASSWORD_RESET, used_at__isnull=True
+    ).update(used_at=moment)
     old_email = account.email
     # Told before the change, so the notice goes to the old address.
     account_notice_send(account=account, template="email_changed")
@@ -83,7 +90,9 @@ def account_password_change(
     *, account: Account, new_password: str, keep_session_key: str | None
 ) -> None:
     """Set a new password (already checked against the policy by the form), end every other
-    session and tell the address on file."""
+    session and every open link of the account (a reset link, an email change waiting for its
+    confirmation) and tell the address on file."""
+    AccountToken.objects.filter(account=account, used_at__isnull=True).update(used_at=now())
     account.set_password(normalize_password(new_password))
     account.save(update_fields=["password"])
     ended = account_sessions_end(account=account, keep=keep_session_key)

@@ -49,6 +49,15 @@ def _birth_date(value: str) -> dt.date:
         raise ValidationError("生年月日は「1960-04-01」のように西暦で入力してください。") from error
 
 
+def _current_password(account: Any, value: str) -> str:
+    """The current password as typed (NFKC-normalised), refused unless it is the account's:
+    every change of お客様情報 asks for it, so an unattended logged-in browser changes nothing."""
+    current = normalize_password(value)
+    if not account.check_password(current):
+        raise ValidationError("現在のパスワードが正しくありません。")
+    return current
+
+
 #: The login ID rule (``meisai.accounts.login_ids``) as the member reads it.
 LOGIN_ID_MESSAGES = {
     LoginIdProblem.SHAPE: (
@@ -179,7 +188,14 @@ RegistrationIdentityForm.base_fields[
 
 class LoginForm(forms.Form):
     # The login page is translated (docs/i18n.md); the other forms are Japanese only for now.
-    username = _text(gettext_lazy("ログインID"), autocomplete="username", autocapitalize="none")
+    # Bounded where the form reads it: a longer "ID" is no login ID, and an unbounded one would
+    # reach django-axes' varchar(255) record of the failure (a 500 on PostgreSQL).
+    username = forms.CharField(
+        label=gettext_lazy("ログインID"),
+        max_length=login_ids.MAX_LENGTH,
+        error_messages={"max_length": LOGIN_ID_MESSAGES[LoginIdProblem.SHAPE]},
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
     password = _password(gettext_lazy("パスワード"), "current-password")
 
     def clean_username(self) -> str:
@@ -253,10 +269,7 @@ class PasswordChangeForm(NewPasswordForm):
         self.account = account
 
     def clean_current_password(self) -> str:
-        current = normalize_password(self.cleaned_data["current_password"])
-        if not self.account.check_password(current):
-            raise ValidationError("現在のパスワードが正しくありません。")
-        return current
+        return _current_password(self.account, self.cleaned_data["current_password"])
 
 
 class EmailChangeForm(RegistrationEmailForm):
@@ -269,14 +282,19 @@ class EmailChangeForm(RegistrationEmailForm):
         self.fields["email_confirm"].label = "新しいメールアドレス(確認のため再入力)"
 
     def clean_current_password(self) -> str:
-        current = normalize_password(self.cleaned_data["current_password"])
-        if not self.account.check_password(current):
-            raise ValidationError("現在のパスワードが正しくありません。")
-        return current
+        return _current_password(self.account, self.cleaned_data["current_password"])
 
 
 class PersonalMessageForm(forms.Form):
     personal_message = RegistrationIdentityForm.base_fields["personal_message"]
+    current_password = _password("現在のパスワード", "current-password")
+
+    def __init__(self, *args: Any, account: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
 
     def clean_personal_message(self) -> str:
         return self.cleaned_data["personal_message"].strip()
+
+    def clean_current_password(self) -> str:
+        return _current_password(self.account, self.cleaned_data["current_password"])

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from meisai.accounts.middleware import LOGIN_AT_KEY, PENDING_LOGIN_KEY
-from meisai.accounts.models import Account, LoginChallenge
+from meisai.accounts.models import Account, AccountToken, LoginChallenge
 from meisai.accounts.new_browsers import browser_is_remembered, login_challenge_issue
 from meisai.accounts.sessions import account_session_record
 from meisai.accounts.throttles import client_address, throttle_count, throttle_exceeded
@@ -80,7 +80,14 @@ def login_attempt(
 
 def login_finish(*, request: HttpRequest, account: Account) -> None:
     """Log the request in as ``account`` (a new session id), with its login time, and record the
-    session so that a password change or re-registration can end it."""
+    session so that a password change or re-registration can end it.
+
+    A reset link still open dies: the member who logs in has the password, and a link left
+    lying in a mailbox would otherwise open the account to whoever reads it later.
+    """
+    AccountToken.objects.filter(
+        account=account, purpose=AccountToken.Purpose.PASSWORD_RESET, used_at__isnull=True
+    ).update(used_at=now())
     request.session.pop(PENDING_LOGIN_KEY, None)
     auth.login(request, account, backend="django.contrib.auth.backends.ModelBackend")
     request.session[LOGIN_AT_KEY] = now().timestamp()

@@ -213,7 +213,11 @@ class AccountSession(models.Model):
 
 
 class AccountToken(models.Model):
-    """A single-use emailed link for an existing account: password reset or email change."""
+    """A single-use emailed link for an existing account: password reset or email change.
+
+    ``used_at`` is set when the link is used, and also when a later login or change of the
+    account ends it (``meisai.accounts.links`` lists which), so an ended link reads as used.
+    """
 
     class Purpose(models.TextChoices):
         PASSWORD_RESET = "password_reset", "パスワード再設定"

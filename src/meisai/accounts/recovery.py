@@ -1,6 +1,6 @@
 """Recovery from the login page (SPEC 3.5): a forgotten password, reset through a link emailed
-once the card number and birth date match, and a forgotten login ID, emailed to the address on
-file.
+once the card number and birth date match (it lives ``MEISAI_RESET_LINK_MINUTES``, see
+``links``), and a forgotten login ID, emailed to the address on file.
 
 Both pages read the same whether anything matched, so they reveal nothing about who is a member.
 A completed reset is audited (``account_password_reset``); a request alone changes nothing.
@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from meisai import card_numbers
 from meisai.accounts.links import account_link_issue, site_url
-from meisai.accounts.models import Account, AccountToken
+from meisai.accounts.models import Account, AccountToken, RememberedBrowser
 from meisai.accounts.notices import account_notice_send
 from meisai.accounts.passwords import normalize_password, owner_of, password_check
 from meisai.accounts.refusals import Refused
@@ -65,8 +65,13 @@ def password_reset_request(*, card_number: str, birth_date: dt.date) -> None:
 
 @transaction.atomic
 def password_reset_complete(*, token: str, password: str) -> Account:
-    """The reset link was followed with a new password: set it, end every session, tell the
-    address on file."""
+    """The reset link was followed with a new password: set it, end every session and every
+    open link of the account, forget its remembered browsers and tell the address on file.
+
+    A reset is how a member takes an account back, so nothing that worked before it may go on
+    working: the next login from any browser asks for the emailed code again, and an email
+    change someone else asked for dies with its link.
+    """
     row = account_link_find(token=token, purpose=AccountToken.Purpose.PASSWORD_RESET)
     if row is None:
         raise Refused(INVALID_LINK)
@@ -79,16 +84,17 @@ def password_reset_complete(*, token: str, password: str) -> Account:
         password_check(password, owner=owner_of(account))
     except ValidationError as error:
         raise Refused(" ".join(error.messages), field="password") from error
-    row.used_at = now()
-    row.save(update_fields=["used_at"])
+    # This link ends, and with it every other open link of the account (an email change).
+    AccountToken.objects.filter(account=account, used_at__isnull=True).update(used_at=now())
     account.set_password(normalize_password(password))
     account.save(update_fields=["password"])
     ended = account_sessions_end(account=account)
+    forgotten, _ = RememberedBrowser.objects.filter(account=account).delete()
     audit_record(
         actor=account.login_id,
         action="account_password_reset",
         member=account.member,
-        detail={"sessions_ended": ended},
+        detail={"sessions_ended": ended, "browsers_forgotten": forgotten},
     )
     account_notice_send(account=account, template="password_changed")
     return account

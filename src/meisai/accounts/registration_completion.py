@@ -1,6 +1,7 @@
-"""Following the 完了手続きURL (SPEC 3.4): the account is made, in one transaction with
-everything a registration brings, including the replacement of an earlier account
-(re-registration, flyer ②).
+"""Completing a registration from the 完了手続きURL (SPEC 3.4): the account is made, in one
+transaction with everything a registration brings, including the replacement of an earlier
+account (re-registration, flyer ②). The link opens a page whose button posts here; opening it
+alone changes nothing.
 
 The audit row ``account_register`` names the login IDs it replaced and the delivery method the
 member ends up with.
@@ -13,16 +14,18 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from meisai.accounts.links import REGISTRATION_LINK_TTL, site_url
+from meisai.accounts.links import site_url
 from meisai.accounts.models import Account, Enrollment, Registration, RememberedBrowser
 from meisai.accounts.refusals import Refused
+from meisai.accounts.selectors import registration_for_completion_token
 from meisai.accounts.sessions import account_sessions_end
-from meisai.accounts.tokens import token_read
 from meisai.audit.services import audit_record
 from meisai.clock import jst, now
 from meisai.members.models import DeliveryPreference, Member
 from meisai.members.services import delivery_preference_change, web_delivery_refusal
 from meisai.notifications.services import email_enqueue
+
+INVALID_LINK = "この完了手続きURLは無効です(使用済み、または有効期限切れです)。"
 
 
 @transaction.atomic
@@ -35,26 +38,19 @@ def registration_complete(*, token: str) -> Account:
     * a 本人認証サービス enrolment is recorded with the same login ID and the matched card;
     * the consent of step 3 is tied to the member and the account; the completion email is queued.
     """
-    hashed = token_read(
-        token,
-        purpose="register-complete",
-        max_age_seconds=int(REGISTRATION_LINK_TTL.total_seconds()),
-    )
+    found = registration_for_completion_token(token=token)
     moment = now()
+    # Read again under the lock: two tabs posting the same link must not both complete it.
     registration = (
         Registration.objects.select_for_update(of=("self",))
         .select_related("consent", "member", "card")
-        .filter(
-            completion_token_hash=hashed,
-            state=Registration.State.COMPLETION_SENT,
-            completion_token_expires_at__gt=moment,
-        )
+        .filter(pk=found.pk, state=Registration.State.COMPLETION_SENT)
         .first()
-        if hashed
+        if found
         else None
     )
     if registration is None or registration.member is None or registration.card is None:
-        raise Refused("この完了手続きURLは無効です(使用済み、または有効期限切れです)。")
+        raise Refused(INVALID_LINK)
     member = Member.objects.select_for_update().get(pk=registration.member.pk)
     card = registration.card
     if not member.is_active or not card.is_active:

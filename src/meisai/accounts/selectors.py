@@ -7,7 +7,7 @@ link starts from refuses a forged or stale token before it touches the database.
 
 from __future__ import annotations
 
-from meisai.accounts.links import ACCOUNT_LINK_TTL, REGISTRATION_LINK_TTL
+from meisai.accounts.links import REGISTRATION_LINK_TTL, account_link_ttl
 from meisai.accounts.models import Account, AccountToken, Consent, Enrollment, Registration
 from meisai.accounts.tokens import token_read
 from meisai.clock import now
@@ -34,6 +34,26 @@ def registration_for_email_token(*, token: str) -> Registration | None:
         state=Registration.State.EMAIL_SENT,
         email_token_used_at__isnull=True,
         email_token_expires_at__gt=now(),
+    ).first()
+
+
+def registration_for_completion_token(*, token: str) -> Registration | None:
+    """The registration a 完了手続きURL completes, or None when it is unknown, used or expired.
+
+    Only a read: the page it opens completes the registration on its button (a POST), because
+    mail scanners fetch every link of a message.
+    """
+    hashed = token_read(
+        token,
+        purpose="register-complete",
+        max_age_seconds=int(REGISTRATION_LINK_TTL.total_seconds()),
+    )
+    if hashed is None:
+        return None
+    return Registration.objects.filter(
+        completion_token_hash=hashed,
+        state=Registration.State.COMPLETION_SENT,
+        completion_token_expires_at__gt=now(),
     ).first()
 
 
@@ -69,9 +89,10 @@ def pending_login_account(*, account_id: int) -> Account | None:
 
 def account_link_find(*, token: str, purpose: str) -> AccountToken | None:
     """The unused, unexpired link row a password-reset or email-change URL stands for, with its
-    (active) account and member; None otherwise."""
+    (active) account and member; None otherwise. A link ended by a login or a change of the
+    account counts as used."""
     hashed = token_read(
-        token, purpose=purpose, max_age_seconds=int(ACCOUNT_LINK_TTL.total_seconds())
+        token, purpose=purpose, max_age_seconds=int(account_link_ttl(purpose).total_seconds())
     )
     if hashed is None:
         return None

@@ -182,8 +182,14 @@ def register_completion_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/register_sent.html", {"step": 6})
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def register_complete(request: HttpRequest, token: str) -> HttpResponse:
-    """The 完了手続きURL: the account is created and the completion page shown."""
+    """The 完了手続きURL: a page with 「登録を完了する」, whose POST creates the account and shows
+    the completion page. Opening the link changes nothing, because mail scanners fetch links."""
+    if request.method != "POST":
+        if selectors.registration_for_completion_token(token=token) is None:
+            return _invalid_link(request, registration_completion.INVALID_LINK)
+        return render(request, "accounts/register_complete_confirm.html")
     try:
         account = registration_completion.registration_complete(token=token)
     except Refused as refusal:
@@ -354,13 +360,22 @@ def account_email(request: HttpRequest) -> HttpResponse:
         changes.account_email_change_request(account=account, new_email=form.cleaned_data["email"])
         messages.success(
             request,
-            "新しいメールアドレスに確認メールをお送りしました。メールのURLを開くと変更が完了します。",
+            "新しいメールアドレスに確認メールをお送りしました。"
+            "メールのURLを開き、「変更を確定する」ボタンを押すと変更が完了します。",
         )
         return redirect("accounts:account")
     return render(request, "accounts/account_email.html", {"form": form})
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def account_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link sent to the new address: a page with 「変更を確定する」, whose POST changes the
+    address (in any browser, no login needed). Opening the link changes nothing."""
+    if request.method != "POST":
+        row = selectors.account_link_find(token=token, purpose=AccountToken.Purpose.EMAIL_CHANGE)
+        if row is None:
+            return _invalid_link(request)
+        return render(request, "accounts/account_email_confirm.html", {"new_email": row.new_email})
     account = changes.account_email_change_confirm(token=token)
     if account is None:
         return _invalid_link(request)
@@ -392,7 +407,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
 def account_message(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
     form = PersonalMessageForm(
-        request.POST or None, initial={"personal_message": account.personal_message}
+        _posted(request), account=account, initial={"personal_message": account.personal_message}
     )
     if request.method == "POST" and form.is_valid():
         changes.account_personal_message_change(
