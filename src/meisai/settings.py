@@ -108,9 +108,16 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Argon2id first: new hashes use it, legacy pbkdf2/bcrypt hashes are upgraded on login.
+# Argon2id first: new hashes use it, every other hash is upgraded to it on the first login.
+# The enrolment import stores legacy pbkdf2/bcrypt hashes wrapped in Argon2id
+# (meisai.accounts.hashers), so a wrong password costs one Argon2id whoever's ID it is; the
+# plain legacy hashers stay for hashes stored before the wrapping.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "meisai.accounts.hashers.Argon2WrappedPBKDF2SHA256PasswordHasher",
+    "meisai.accounts.hashers.Argon2WrappedPBKDF2SHA1PasswordHasher",
+    "meisai.accounts.hashers.Argon2WrappedBCryptSHA256PasswordHasher",
+    "meisai.accounts.hashers.Argon2WrappedBCryptPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
@@ -359,6 +366,7 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 # axes.W006 asks to lock by client address too. Deliberately not: Japanese mobile carriers put
 # many members behind one address (carrier-grade NAT), so ten failures from one address would
 # lock out strangers. Addresses are throttled by meisai.accounts.throttles.THROTTLES
-# ("login_failure": 100 failed logins an hour), and a login from a new browser needs the emailed
+# ("login_failure": 100 failed logins an hour; "login_ids_per_client": 30 distinct IDs an hour;
+# "clients_per_login_id": 10 distinct addresses a day), and a login from a new browser needs the emailed
 # one-time code anyway, so a guessed password alone opens nothing.
 SILENCED_SYSTEM_CHECKS += ["axes.W006"]

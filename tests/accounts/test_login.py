@@ -4,16 +4,35 @@ session limits and maintenance windows."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
+import statistics
+import time
 
 import pytest
-from django.contrib.auth.hashers import make_password
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
+from django.contrib.auth.hashers import (
+    BCryptPasswordHasher,
+    BCryptSHA256PasswordHasher,
+    PBKDF2PasswordHasher,
+    PBKDF2SHA1PasswordHasher,
+    make_password,
+)
+from django.core.management import call_command
 from django.test import Client
 
-from meisai.accounts.models import AccountSession, LoginChallenge, RememberedBrowser
+from meisai.accounts.hashers import WRAPPERS
+from meisai.accounts.models import (
+    Account,
+    AccountSession,
+    LoginChallenge,
+    RememberedBrowser,
+    ThrottleHit,
+)
 from meisai.clock import JST
 from tests.accounts.conftest import code_in, log_in, outbox
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -286,11 +305,11 @@ def test_failed_logins_from_one_address_are_throttled(client, account, monkeypat
         client.post(
             "/login/", {"username": f"guess.{n:04d}", "password": "x"}, REMOTE_ADDR="192.0.2.5"
         )
-    # The right password from that address now gets the generic answer, without a code …
+    # The right password from that address is now refused before it is checked, without a code …
     page = client.post(
         "/login/", {"username": "iwate.taro", "password": PASSWORD}, REMOTE_ADDR="192.0.2.5"
     )
-    assert FAILED in page.content.decode()
+    assert page.status_code == 429
     assert outbox("taro@example.jp") == []
     # … while another address is not affected.
     other = client.post(
@@ -299,12 +318,10 @@ def test_failed_logins_from_one_address_are_throttled(client, account, monkeypat
     assert other.url == "/login/code/"
 
 
-def test_account_without_an_email_address_is_asked_to_register_again(client, db):
+def test_account_without_an_email_address_cannot_log_in(client, db):
     AccountFactory(login_id="no.address", email="")
     page = client.post("/login/", {"username": "no.address", "password": PASSWORD})
-    assert (
-        "メールアドレスのご登録がないため、確認コードをお送りできません。" in page.content.decode()
-    )
+    assert FAILED in page.content.decode()
     assert "_auth_user_id" not in client.session
     assert LoginChallenge.objects.count() == 0
 
@@ -334,3 +351,115 @@ def test_a_300_character_login_id_gets_a_form_error_not_a_server_error(client, d
         "ログインIDは6～20文字の半角英数字と「-」「_」「.」で入力してください。"
         in page.content.decode()
     )
+
+
+# --- the same answer in the same time, whoever is asking (issue 12, item 4) -------------------
+
+LEGACY_PASSWORD = "old-3dsecure-pass"
+
+
+def _import_legacy(tmp_path, *, login_id: str, password_hash: str, email: str) -> Account:
+    """An account made by ``meisai import enrollments`` from the legacy system's hash."""
+    member = MemberFactory()
+    path = tmp_path / f"{login_id}.csv"
+    path.write_text(
+        "member_no,login_id,password_hash,personal_message,email,enrolled_at\n"
+        f"{member.member_no},{login_id},{password_hash},さくら,{email},2023-06-01 10:30:00\n",
+        encoding="utf-8",
+    )
+    call_command("import", "enrollments", str(path), "--actor", "test", stdout=io.StringIO())
+    return Account.objects.get(login_id=login_id)
+
+
+@pytest.mark.parametrize(
+    "hasher",
+    [
+        PBKDF2PasswordHasher(),
+        PBKDF2SHA1PasswordHasher(),
+        BCryptSHA256PasswordHasher(),
+        BCryptPasswordHasher(),
+    ],
+    ids=lambda hasher: hasher.algorithm,
+)
+def test_an_imported_legacy_hash_is_checked_with_one_argon2id_and_upgraded_at_login(
+    client, db, tmp_path, hasher
+):
+    legacy_hash = make_password(LEGACY_PASSWORD, hasher=hasher.algorithm)
+    account = _import_legacy(
+        tmp_path, login_id="legacy.member", password_hash=legacy_hash, email="legacy@example.jp"
+    )
+    # Stored wrapped: Argon2id over the legacy hash, never the legacy hash itself.
+    assert account.password.startswith(f"argon2_{hasher.algorithm}$")
+    assert legacy_hash not in account.password
+    assert "$m=102400,t=2,p=8$" in account.password
+    # It fits Account.password's column, as the import's check computes.
+    assert len(account.password) == WRAPPERS[hasher.algorithm].wrapped_length(legacy_hash) <= 128
+    page = client.post("/login/", {"username": "legacy.member", "password": "wrong-password"})
+    assert FAILED in page.content.decode()
+    log_in(client, "legacy.member", LEGACY_PASSWORD, "legacy@example.jp")
+    account.refresh_from_db()
+    assert account.password.startswith("argon2$argon2id$")
+    assert account.check_password(LEGACY_PASSWORD)
+
+
+@pytest.mark.slow
+def test_a_wrong_password_takes_as_long_for_an_unknown_a_legacy_and_a_current_id(
+    client, db, tmp_path
+):
+    AccountFactory(login_id="current.member")
+    # The legacy system's PBKDF2, far cheaper than an Argon2id. The wrapped hash still runs it
+    # before the Argon2id, so its own cost stays (about 0.2 ms per thousand iterations here).
+    legacy_hash = PBKDF2PasswordHasher().encode(LEGACY_PASSWORD, "legacysalt2019", 10000)
+    _import_legacy(
+        tmp_path, login_id="legacy.member", password_hash=legacy_hash, email="legacy@example.jp"
+    )
+    login_ids = {"unknown": "nobody.here", "legacy": "legacy.member", "current": "current.member"}
+    took: dict[str, list[float]] = {kind: [] for kind in login_ids}
+    for n in range(31):
+        # Interleaved, so that a slower moment of the machine weighs on every kind alike.
+        for kind, login_id in login_ids.items():
+            # Neither the lockout (10 failures) nor a throttle may cut a try short.
+            axes_reset(username=login_id)
+            ThrottleHit.objects.all().delete()
+            start = time.perf_counter()
+            page = client.post("/login/", {"username": login_id, "password": f"wrong-{n}"})
+            elapsed = time.perf_counter() - start
+            assert page.status_code == 200 and FAILED in page.content.decode()
+            if n:  # the first round warms up (templates, connections)
+                took[kind].append(elapsed)
+    medians = {kind: statistics.median(times) for kind, times in took.items()}
+    assert max(medians.values()) - min(medians.values()) < 0.025, medians
+
+
+def test_the_right_password_of_an_account_without_an_address_gets_the_wrong_password_page(
+    client, db, tmp_path
+):
+    legacy_hash = PBKDF2PasswordHasher().encode(LEGACY_PASSWORD, "legacysalt2019", 1000)
+    _import_legacy(tmp_path, login_id="no.address", password_hash=legacy_hash, email="")
+    right = client.post("/login/", {"username": "no.address", "password": LEGACY_PASSWORD})
+    wrong = client.post("/login/", {"username": "no.address", "password": "wrong-password"})
+    assert right.status_code == wrong.status_code == 200
+    assert _without_csrf(right.content.decode()) == _without_csrf(wrong.content.decode())
+    assert "_auth_user_id" not in client.session
+    assert LoginChallenge.objects.count() == 0
+    # Counted like a wrong password: the right one among ten guesses does not spare the lock.
+    for n in range(8):
+        client.post("/login/", {"username": "no.address", "password": f"guess-{n}"})
+    assert AccessAttempt.objects.get(username="no.address").failures_since_start == 10
+
+
+def test_the_right_password_of_an_account_without_an_address_costs_no_hash_upgrade(
+    client, db, tmp_path
+):
+    legacy_hash = PBKDF2PasswordHasher().encode(LEGACY_PASSWORD, "legacysalt2019", 1000)
+    account = _import_legacy(tmp_path, login_id="no.address", password_hash=legacy_hash, email="")
+    stored = account.password
+    client.post("/login/", {"username": "no.address", "password": LEGACY_PASSWORD})
+    account.refresh_from_db()
+    # An upgrade is a second Argon2id that only the right password costs: a timing tell.
+    assert account.password == stored
+
+
+def test_the_login_page_tells_members_without_an_address_how_to_add_one(client, db):
+    page = client.get("/login/").content.decode()
+    assert "メールアドレスをご登録でない方" in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 
 from meisai.accounts.models import Account, Enrollment
 from meisai.clock import JST
@@ -47,6 +47,9 @@ def test_legacy_account_logs_in_with_its_existing_password(importer, members):
         dt.datetime(2023, 6, 1, 10, 30, tzinfo=JST),
     )
     assert Account.objects.get_by_natural_key("taro.morioka") == account
+    # Stored wrapped in Argon2id (a wrong password costs what it costs for any ID), not as it came.
+    assert account.password.startswith("argon2_pbkdf2_sha256$1000$fixedsalt123$m=102400,t=2,p=8$")
+    assert HASH.rsplit("$", 1)[1] not in account.password
     assert account.check_password("legacy-pass-2024")
     # Flyer ①: a legacy member stops paper by themselves; the import leaves delivery alone.
     assert DeliveryPreference.objects.count() == 0
@@ -74,6 +77,31 @@ def test_enrollment_errors(importer, members):
         f"{path}:7: column member_no: value 'M0000002': the member already has another active account (taken_id)",
     ]
     assert Account.objects.count() == 1 and Enrollment.objects.count() == 0
+
+
+def test_a_malformed_legacy_hash_is_refused_and_a_current_one_kept_as_it_came(importer, members):
+    current = make_password("current-pass-2024")
+    path = importer.write(
+        ENROLLMENTS_HEADER,
+        "M0000001,Taro.Morioka,pbkdf2_sha256$1000$salt-without-hash,さくら,a@example.jp,2023-06-01",
+        "M0000002,Hanako_H,bcrypt$$2b$12$short,つばき,b@example.jp,2023-06-01",
+        f"M0000002,Hanako_H,{PBKDF2PasswordHasher().encode('pw', 's' * 50, 1000)},つばき,"
+        "b@example.jp,2023-06-01",
+    )
+    message = "value '…': not a password hash meisai can read (e.g. pbkdf2_sha256$…)"
+    assert importer.refused("enrollments", path) == [
+        f"{path}:2: column password_hash: {message}",
+        f"{path}:3: column password_hash: {message}",
+        # Wrapped in Argon2id it would not fit the account's password column.
+        f"{path}:4: column password_hash: value '…': the legacy salt is too long to store:"
+        " wrapped it would be 137 characters, over 128",
+    ]
+    # An Argon2 hash has commas ("m=…,t=…,p=…"): quoted, as CSV wants.
+    path = importer.write(
+        ENROLLMENTS_HEADER, f'M0000001,Taro.Morioka,"{current}",さくら,a@example.jp,2023-06-01'
+    )
+    importer.run("enrollments", path)
+    assert Account.objects.get().password == current
 
 
 def test_duplicate_login_id_ignoring_case_inside_the_file(importer, members):

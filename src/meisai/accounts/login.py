@@ -1,9 +1,11 @@
-"""Login (SPEC 3.5): the password check, the per-address failure throttle, the lockout notice,
-and the choice between logging in at once (a remembered browser) and emailing a code.
+"""Login (SPEC 3.5): the password check, the login throttles, the lockout notice, and the
+choice between logging in at once (a remembered browser) and emailing a code.
 
 ``login_attempt`` returns an outcome that the login view turns into a page; it never says why a
-login failed, so an unknown ID, a wrong password, a locked ID and a throttled address look the
-same. The password is checked by ``django.contrib.auth.authenticate`` with the request, because
+login failed, so an unknown ID, a wrong password and a locked ID look the same. A throttled
+login (``throttles.login_throttled``) is refused before the password is checked and answers 429;
+unknown IDs are counted like known ones, so that says nothing about the ID either. The
+password is checked by ``django.contrib.auth.authenticate`` with the request, because
 django-axes counts failures per login ID from it and marks the request when the ID is locked.
 """
 
@@ -21,7 +23,7 @@ from meisai.accounts.middleware import LOGIN_AT_KEY, PENDING_LOGIN_KEY
 from meisai.accounts.models import Account, AccountToken, LoginChallenge
 from meisai.accounts.new_browsers import browser_is_remembered, login_challenge_issue
 from meisai.accounts.sessions import account_session_record
-from meisai.accounts.throttles import client_address, throttle_count, throttle_exceeded
+from meisai.accounts.throttles import Throttled, client_address, login_throttled, throttle_count
 from meisai.audit.services import audit_record
 from meisai.clock import jst, now
 from meisai.notifications.services import email_enqueue
@@ -29,12 +31,14 @@ from meisai.notifications.services import email_enqueue
 
 @dataclass(frozen=True)
 class LoginRefused:
-    """Unknown ID, wrong password, locked ID, throttled address or a staff account: one answer."""
+    """Unknown ID, wrong password, locked ID or a staff account: one answer."""
 
 
 @dataclass(frozen=True)
-class LoginWithoutEmail:
-    """The password is right but there is no address to send the code to."""
+class LoginThrottled:
+    """Refused by a throttle before the password was checked: the 429 answer (SPEC 3.5)."""
+
+    throttled: Throttled
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class LoginCodeSent:
     challenge: LoginChallenge
 
 
-LoginOutcome = LoginRefused | LoginWithoutEmail | LoginAllowed | LoginCodeSent
+LoginOutcome = LoginThrottled | LoginRefused | LoginAllowed | LoginCodeSent
 
 
 def login_attempt(
@@ -61,18 +65,25 @@ def login_attempt(
     """Check a login ID and password typed on the login page; ``browser_token`` is the
     remembered-browser cookie's, if the browser sent one."""
     client = client_address(request)
-    account = None
-    # A used-up address is not even asked about: its right password gets the generic answer.
-    if not throttle_exceeded(scope="login_failure", client=client):
-        account = auth.authenticate(request, username=login_id, password=password)
+    # A throttled login is refused before the hasher runs: its cost is what an attacker spends.
+    if throttled := login_throttled(request=request, client=client, login_id=login_id):
+        return LoginThrottled(throttled=throttled)
+    account = auth.authenticate(request, username=login_id, password=password)
+    if isinstance(account, Account) and not account.email:
+        # Without an address no code can be sent, so this login cannot finish; an answer of its
+        # own would confirm a static 本人認証サービス password to whoever typed it. It gets the
+        # wrong-password answer, and counts as one (django-axes hears of a failure, so ten
+        # guesses lock the ID whether the right one was among them or not). The login page
+        # tells such members how to add an address.
+        auth.user_login_failed.send(
+            sender=__name__, credentials={"username": login_id}, request=request
+        )
+        account = None
     if not isinstance(account, Account) or account.member_id is None:
-        throttle_count(scope="login_failure", client=client)
+        throttle_count(scope="login_failure", client=client, login_id=login_id)
         if getattr(request, "axes_locked_out", False):
             account_lockout_notify(login_id=login_id)
         return LoginRefused()
-    if not account.email:
-        # Saying why is safe, as the password is right; re-registration (flyer ②) sets one.
-        return LoginWithoutEmail()
     if browser_is_remembered(account=account, token=browser_token):
         return LoginAllowed(account=account)
     return LoginCodeSent(account=account, challenge=login_challenge_issue(account=account))

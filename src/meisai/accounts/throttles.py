@@ -1,32 +1,138 @@
-"""Per-address throttles: how often one client address may start a registration, try an
-identity check, ask for recovery or fail a login (SPEC 3.4, 3.5).
+"""Throttles: how often one client may start a registration, try an identity check, ask for
+recovery or fail a login, and how many login IDs one client may fail on and how many clients
+may fail on one login ID (SPEC 3.4, 3.5, 3.10).
 
 Hits are rows in the database (``ThrottleHit``) so that every web worker sees the same counts.
-The client address is ``REMOTE_ADDR``; behind a proxy the proxy must set it, or every member
-would share one throttle.
+The client is the address ``client_address`` reads: the connection's (``REMOTE_ADDR``), or,
+behind ``MEISAI_TRUSTED_PROXIES`` reverse proxies, the one the outermost of them saw in
+``X-Forwarded-For``. A refused request answers 429 with ``Retry-After`` (``Throttled``) and is
+written to the ``meisai.security`` log (``throttle_refused``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import logging
+import math
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.db.models import Min
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
+from meisai.accounts.login_ids import login_id_key
 from meisai.accounts.models import ThrottleHit
 from meisai.clock import now
+from meisai.core.logging import request_id_var
+from meisai.core.middleware import path_for_log
 
-#: scope → (requests allowed, per window) for one client address.
+security_log = logging.getLogger("meisai.security")
+
+#: scope → (requests allowed, per window).
 THROTTLES: dict[str, tuple[int, dt.timedelta]] = {
+    # Per client address.
     "register_email": (10, dt.timedelta(hours=1)),
     "register_identity": (20, dt.timedelta(hours=1)),
     "recovery": (10, dt.timedelta(hours=1)),
     "login_failure": (100, dt.timedelta(hours=1)),
+    # Credential stuffing tries each login ID of a stolen list once, from few addresses: count
+    # the distinct IDs that failed from one address. Carrier-grade NAT puts many members behind
+    # one mobile address, and a few dozen of them logging in from it within an hour is normal;
+    # the ones that mistype are a fraction of those, well under 30 distinct IDs an hour. 30 stops
+    # a list after 30 entries an hour instead of the 100 failures ``login_failure`` allows, and
+    # an address that reached it may still retry the IDs it already failed on.
+    "login_ids_per_client": (30, dt.timedelta(hours=1)),
+    # A botnet spreads guesses at one login ID over many addresses, so the per-address counts
+    # never fill: count the distinct addresses that failed on one ID. A member fails from home,
+    # from work and from a phone whose NAT address changes during the day: a handful a day.
+    # From the 10th distinct address within 24 hours only addresses already counted may try the
+    # ID (its own lockout after 10 failures in a row stays as it is). Unknown IDs are counted
+    # the same way, so the refusal does not tell whether an ID exists.
+    "clients_per_login_id": (10, dt.timedelta(hours=24)),
 }
+
+#: Stored scopes of the two distinct-count throttles: the prefix and a keyed digest of what is
+#: counted under (the table's scope column is 30 characters; the digests are 24).
+_IDS_OF_CLIENT = "ids:"
+_CLIENTS_OF_ID = "ips:"
+#: The client column is 64 characters; an IP address is at most 45.
+_CLIENT_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """A refused request: which throttle refused it and how many seconds until it frees a slot
+    (the ``Retry-After`` of the 429 answer)."""
+
+    scope: str
+    retry_after: int
 
 
 def client_address(request: HttpRequest) -> str:
-    """The address a request is counted under."""
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """The address a request is counted (and logged and audited) under.
+
+    With ``MEISAI_TRUSTED_PROXIES`` = N > 0, each of the N proxies appends the address it was
+    connected from to ``X-Forwarded-For``, so the Nth entry from the right is the one the
+    outermost proxy saw: the client. Entries further left were written by the client and prove
+    nothing. When the header has fewer than N entries, or that entry is not an IP address, the
+    request did not come through every proxy as configured; it is counted under the connection's
+    address (a proxy's, shared with others), never under anything the client could choose.
+    With 0 the header is ignored: without a proxy, any client could write it.
+    """
+    connection = str(request.META.get("REMOTE_ADDR") or "unknown")[:_CLIENT_LENGTH]
+    proxies = int(getattr(settings, "MEISAI_TRUSTED_PROXIES", 0))
+    if proxies <= 0:
+        return connection
+    # Several headers of the same name arrive joined by commas, in order.
+    entries = [e.strip() for e in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    entries = [e for e in entries if e]
+    if len(entries) < proxies:
+        return connection
+    try:
+        # Normalised, so that one IPv6 address written two ways counts once.
+        return str(ipaddress.ip_address(entries[-proxies]))
+    except ValueError:
+        return connection
+
+
+def _digest(value: str) -> str:
+    """A keyed digest: the table then holds neither the IDs typed (sometimes a password typed in
+    the wrong field) nor a list that could be matched against a dictionary."""
+    return salted_hmac("meisai.accounts.throttles", value, algorithm="sha256").hexdigest()[:24]
+
+
+def _window_start(scope: str) -> dt.datetime:
+    return now() - THROTTLES[scope][1]
+
+
+def _seconds_until_free(scope: str, oldest: dt.datetime | None) -> int:
+    """Seconds until the oldest hit counted leaves the window (at least 1)."""
+    if oldest is None:
+        return 1
+    remaining = (oldest + THROTTLES[scope][1] - now()).total_seconds()
+    return max(1, math.ceil(remaining))
+
+
+def _used_up(*, scope: str, client: str) -> Throttled | None:
+    limit, _ = THROTTLES[scope]
+    recent = ThrottleHit.objects.filter(scope=scope, client=client, at__gt=_window_start(scope))
+    if recent.count() < limit:
+        return None
+    return Throttled(scope, _seconds_until_free(scope, recent.aggregate(m=Min("at"))["m"]))
+
+
+def _distinct_used_up(*, scope: str, stored_scope: str, member: str) -> Throttled | None:
+    """Whether the distinct count under ``stored_scope`` is full and ``member`` is not among
+    what it already counts (what is counted may go on)."""
+    limit, _ = THROTTLES[scope]
+    recent = ThrottleHit.objects.filter(scope=stored_scope, at__gt=_window_start(scope))
+    if recent.filter(client=member).exists():
+        return None
+    if recent.values("client").distinct().count() < limit:
+        return None
+    return Throttled(scope, _seconds_until_free(scope, recent.aggregate(m=Min("at"))["m"]))
 
 
 def throttle_allows(*, scope: str, client: str) -> bool:
@@ -42,16 +148,73 @@ def throttle_allows(*, scope: str, client: str) -> bool:
     return True
 
 
-def throttle_exceeded(*, scope: str, client: str) -> bool:
-    """Whether ``client`` has used up ``scope`` (without counting this request)."""
-    limit, window = THROTTLES[scope]
-    return (
-        ThrottleHit.objects.filter(scope=scope, client=client, at__gt=now() - window).count()
-        >= limit
-    )
-
-
-def throttle_count(*, scope: str, client: str) -> None:
+def throttle_count(*, scope: str, client: str, login_id: str | None = None) -> None:
     """Count one request of ``client`` against ``scope`` (a failed login is counted after it
-    failed, so a member's right password never uses up the address's allowance)."""
-    ThrottleHit.objects.create(scope=scope, client=client, at=now())
+    failed, so a member's right password never uses up the address's allowance).
+
+    With ``login_id`` (a failed login) the pair is counted too, for the two distinct-count
+    throttles: the ID among the client's, the client among the ID's, each once per window.
+    """
+    moment = now()
+    ThrottleHit.objects.create(scope=scope, client=client, at=moment)
+    if login_id is None:
+        return
+    id_digest = _digest(login_id_key(login_id))
+    pairs = (
+        ("login_ids_per_client", _IDS_OF_CLIENT + _digest(client), id_digest),
+        ("clients_per_login_id", _CLIENTS_OF_ID + id_digest, client),
+    )
+    for name, stored_scope, member in pairs:
+        window = THROTTLES[name][1]
+        ThrottleHit.objects.filter(scope=stored_scope, at__lte=moment - window).delete()
+        seen = ThrottleHit.objects.filter(
+            scope=stored_scope, client=member, at__gt=moment - window
+        ).exists()
+        if not seen:
+            # Only the first time in the window: its time is when the slot frees.
+            ThrottleHit.objects.create(scope=stored_scope, client=member, at=moment)
+
+
+def login_throttled(*, request: HttpRequest, client: str, login_id: str) -> Throttled | None:
+    """Whether a login from ``client`` for ``login_id`` is refused before its password is
+    checked (and the refusal logged): the client's failures are used up, or the ID would be one
+    distinct ID too many for the client, or the client one address too many for the ID."""
+    id_digest = _digest(login_id_key(login_id))
+    refused = (
+        _used_up(scope="login_failure", client=client)
+        or _distinct_used_up(
+            scope="login_ids_per_client",
+            stored_scope=_IDS_OF_CLIENT + _digest(client),
+            member=id_digest,
+        )
+        or _distinct_used_up(
+            scope="clients_per_login_id", stored_scope=_CLIENTS_OF_ID + id_digest, member=client
+        )
+    )
+    if refused is not None:
+        throttle_refused(request=request, throttled=refused, client=client, login_id=login_id)
+    return refused
+
+
+def throttle_refusal(*, scope: str, client: str) -> Throttled:
+    """The refusal of a ``throttle_allows`` that said no, with its ``Retry-After``."""
+    return _used_up(scope=scope, client=client) or Throttled(scope, 1)
+
+
+def throttle_refused(
+    *, request: HttpRequest, throttled: Throttled, client: str, login_id: str | None = None
+) -> None:
+    """Write the security event of a refused request: scope, client address, request id and,
+    for a login, the login ID typed (never a password: it is not passed here)."""
+    event = {
+        "event": "throttled",
+        "scope": throttled.scope,
+        "client": client,
+        "retry_after": throttled.retry_after,
+        # The path of an emailed link carries its token: logged masked, as the request log does.
+        "path": path_for_log(request),
+        "request_id": request_id_var.get(),
+    }
+    if login_id is not None:
+        event["login_id"] = login_id
+    security_log.warning("throttled %s %s", throttled.scope, client, extra=event)

@@ -60,10 +60,6 @@ BROWSER_COOKIE_AGE = 60 * 60 * 24 * 365
 LOGIN_FAILED = gettext_lazy(
     "ログインIDまたはパスワードが正しくありません。続けて誤るとしばらくログインできなくなります。"
 )
-NO_EMAIL = (
-    "メールアドレスのご登録がないため、確認コードをお送りできません。"
-    "お手数ですが「新規会員登録」から登録し直してください。"
-)
 TOO_MANY = "お手続きが集中しています。しばらく時間をおいてから、もう一度お試しください。"
 
 
@@ -72,13 +68,28 @@ def _posted(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
 
 
-def _too_many(request: HttpRequest) -> HttpResponse:
-    return render(
+def _too_many(request: HttpRequest, throttled: throttles.Throttled | None = None) -> HttpResponse:
+    """The 429 answer of a throttled request, with ``Retry-After`` when the refusal says when a
+    slot frees (every throttle of ``throttles`` does)."""
+    response = render(
         request,
         "error.html",
         {"status": 429, "title": "しばらくお待ちください", "message": TOO_MANY},
         status=429,
     )
+    if throttled is not None:
+        response["Retry-After"] = str(throttled.retry_after)
+    return response
+
+
+def _throttled(request: HttpRequest, scope: str) -> HttpResponse | None:
+    """Count the request against the client's ``scope``; the 429 answer when it is used up."""
+    client = throttles.client_address(request)
+    if throttles.throttle_allows(scope=scope, client=client):
+        return None
+    refusal = throttles.throttle_refusal(scope=scope, client=client)
+    throttles.throttle_refused(request=request, throttled=refusal, client=client)
+    return _too_many(request, refusal)
 
 
 def _invalid_link(request: HttpRequest, message: str | None = None) -> HttpResponse:
@@ -119,10 +130,8 @@ def register_email(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:register")
     form = RegistrationEmailForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        if not throttles.throttle_allows(
-            scope="register_email", client=throttles.client_address(request)
-        ):
-            return _too_many(request)
+        if refused := _throttled(request, "register_email"):
+            return refused
         registration.registration_start(consent=consent, email=form.cleaned_data["email"])
         del request.session[CONSENT_KEY]
         return redirect("accounts:register_email_sent")
@@ -136,10 +145,8 @@ def register_email_sent(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def register_identity(request: HttpRequest, token: str) -> HttpResponse:
     """Step 5, opened from the 登録手続きURL: identity and the chosen credentials → 「認証」."""
-    if request.method == "POST" and not throttles.throttle_allows(
-        scope="register_identity", client=throttles.client_address(request)
-    ):
-        return _too_many(request)
+    if request.method == "POST" and (refused := _throttled(request, "register_identity")):
+        return refused
     started = selectors.registration_for_email_token(token=token)
     if started is None:
         return _invalid_link(request)
@@ -222,10 +229,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
             ),
         )
         match outcome:
+            case login.LoginThrottled(throttled=throttled):
+                # Refused before the password was checked; 429 tells the client to wait.
+                return _too_many(request, throttled)
             case login.LoginRefused():
                 form.add_error(None, LOGIN_FAILED)
-            case login.LoginWithoutEmail():
-                form.add_error(None, NO_EMAIL)
             case login.LoginAllowed(account=account):
                 login.login_finish(request=request, account=account)
                 return redirect(next_url)
@@ -295,10 +303,8 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def forgot_password(request: HttpRequest) -> HttpResponse:
     form = ForgotPasswordForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        if not throttles.throttle_allows(
-            scope="recovery", client=throttles.client_address(request)
-        ):
-            return _too_many(request)
+        if refused := _throttled(request, "recovery"):
+            return refused
         recovery.password_reset_request(
             card_number=form.cleaned_data["card_number"],
             birth_date=form.cleaned_data["birth_date"],
@@ -329,10 +335,8 @@ def password_reset(request: HttpRequest, token: str) -> HttpResponse:
 def forgot_id(request: HttpRequest) -> HttpResponse:
     form = ForgotIdForm(_posted(request))
     if request.method == "POST" and form.is_valid():
-        if not throttles.throttle_allows(
-            scope="recovery", client=throttles.client_address(request)
-        ):
-            return _too_many(request)
+        if refused := _throttled(request, "recovery"):
+            return refused
         recovery.login_id_reminder_send(email=form.cleaned_data["email"])
         return render(request, "accounts/recovery_sent.html", {"what": "id"})
     return render(request, "accounts/forgot_id.html", {"form": form})

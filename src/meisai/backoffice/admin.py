@@ -17,6 +17,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from meisai.accounts.throttles import client_address
 from meisai.audit.models import AuditEntry
 from meisai.audit.services import audit_record
 from meisai.clock import now
@@ -33,9 +34,8 @@ admin.site.index_template = "backoffice/admin_index.html"
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # The reverse proxy's address unless SECURE_PROXY_SSL_HEADER setups pass it on; see
-    # docs/deployment.md for trusting X-Forwarded-For at the proxy.
-    return request.META.get("REMOTE_ADDR") or None
+    """The staff member's address as the throttles see it (behind MEISAI_TRUSTED_PROXIES)."""
+    return client_address(request) or None
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -2,8 +2,9 @@
 
 ``member_no, login_id, password_hash, personal_message, email, enrolled_at``
 
-Each row becomes a web account that logs in with the member's existing ID and password (the
-hash is stored as it came and upgraded to the current hasher at the first login) and a
+Each row becomes a web account that logs in with the member's existing ID and password (a
+legacy PBKDF2 or bcrypt hash is stored wrapped in Argon2id, so that checking it costs what
+checking any other password costs, and becomes plain Argon2id at the first login) and a
 本人認証サービス enrolment of source ``legacy``. The delivery preference is not touched:
 legacy members stop paper themselves (flyer ①). ``enrolled_at`` is Japan time when it carries
 no offset; the enrolment's ``updated_at`` is set to it, so these enrolments (which the ACS
@@ -15,9 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.contrib.auth.hashers import identify_hasher
-
 from meisai.accounts import login_ids
+from meisai.accounts.hashers import LegacyHashTooLong, legacy_hash_check, legacy_hash_wrap
 from meisai.accounts.login_ids import (
     LoginIdProblem,
     login_id_key,
@@ -50,9 +50,12 @@ def parse_login_id(text: str) -> str:
 
 
 def _password_hash(text: str) -> str:
+    """A hash meisai can check; it is wrapped in Argon2id only when its row is stored."""
     value = text.strip()
     try:
-        identify_hasher(value)
+        legacy_hash_check(value)
+    except LegacyHashTooLong as error:
+        raise FieldError(f"the legacy salt is too long to store: {error}") from None
     except ValueError:
         raise FieldError("not a password hash meisai can read (e.g. pbkdf2_sha256$…)") from None
     return value
@@ -181,7 +184,10 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
                 email=row.email,
                 personal_message=row.personal_message,
                 source=Account.Source.LEGACY,
-                password=row.password_hash,
+                # Wrapped in Argon2id, so that a wrong password for a legacy ID costs what it
+                # costs for any other ID. One Argon2id run per new row: done only for the rows
+                # stored, once every check has passed.
+                password=legacy_hash_wrap(row.password_hash),
             )
             for row, member in todo
         ],
