@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from meisai.billing_calendar import BillingMonth
 from meisai.core.jobs import job_dispatch
+from meisai.statements.management.monthly import actor_of, month_of, monthly_arguments
 from meisai.statements.publish import PublishRefused, statement_publish
 from meisai.statements.tasks import statement_publish_task
 
@@ -20,21 +19,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("month", help="billing month YYYY-MM")
-        parser.add_argument("--actor", default="", help="operator name for the record")
-        parser.add_argument(
-            "--queue",
-            action="store_true",
-            help="hand the work to the workers and return at once (follow it as a job in the "
-            "back office)",
-        )
+        monthly_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            month = BillingMonth.parse(options["month"])
-        except ValueError as error:
-            raise CommandError(str(error)) from error
-        actor = options["actor"] or f"cli:{getpass.getuser()}"
+        month, actor = month_of(options), actor_of(options)
         if options["queue"]:
             job = job_dispatch(
                 statement_publish_task, kind="publish", args={"month": str(month)}, actor=actor
