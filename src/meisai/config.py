@@ -137,6 +137,15 @@ PAPER_FEE_TAX_PERCENT: int = _whole_number(
 RESET_LINK_MINUTES: int = _whole_number(
     "MEISAI_RESET_LINK_MINUTES", 30, low=1, high=1440, what="a number of minutes from 1 to 1440"
 )
+#: How long a re-registration of a member who already has an account waits for the owner's
+#: address to cancel it before it takes effect, in hours (SPEC 3.4); a week at most.
+REREGISTRATION_WAIT_HOURS: int = _whole_number(
+    "MEISAI_REREGISTRATION_WAIT_HOURS",
+    72,
+    low=1,
+    high=168,
+    what="a number of hours from 1 to 168",
+)
 
 
 # --- the reverse proxies in front of the web nodes ----------------------------------------------

@@ -24,6 +24,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "meisai.outbox_send",
         "schedule": crontab(minute="*"),
     },
+    # Re-registrations whose wait is over take effect (SPEC 3.4; a login with the new ID does
+    # it for that ID at once).
+    "reregistrations": {
+        "task": "meisai.reregistrations_take_effect",
+        "schedule": crontab(minute="*"),
+    },
     # Housekeeping at night: expired sessions, expired emailed links and one-time codes.
     "sessions-clear": {
         "task": "meisai.sessions_clear",

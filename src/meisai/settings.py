@@ -359,6 +359,8 @@ MEISAI_CALENDAR = {
 MEISAI_TERMS_VERSION = "2024-11"
 #: Minutes an emailed password-reset link lives (SPEC 3.5; meisai.accounts.links reads it).
 MEISAI_RESET_LINK_MINUTES = config.RESET_LINK_MINUTES
+#: Hours a re-registration waits for the owner's address (SPEC 3.4; accounts.reregistration).
+MEISAI_REREGISTRATION_WAIT_HOURS = config.REREGISTRATION_WAIT_HOURS
 
 # Login IDs are unique without regard to case through a functional unique constraint
 # (accounts.Account.Meta), which this check cannot see.

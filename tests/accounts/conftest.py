@@ -93,8 +93,14 @@ def start_registration(client: Any, email: str = "hanako@example.jp") -> str:
     return link_in(outbox(email, "registration_link")[-1])
 
 
-def register(client: Any, email: str = "hanako@example.jp", **overrides: str) -> Account:
-    """The whole registration; returns the new account."""
+def links_in(message: OutboxMessage) -> list[str]:
+    """The paths of every site URL in an email's text, in order."""
+    return _URL.findall(message.body_text)
+
+
+def complete_registration(client: Any, email: str = "hanako@example.jp", **overrides: str) -> Any:
+    """The whole registration up to the completion button; returns the page the button shows
+    (the completion page, or the pending page of a re-registration)."""
     identity_path = start_registration(client, email)
     response = client.post(identity_path, identity(**overrides))
     assert response.status_code == 302, response.content.decode()
@@ -102,7 +108,14 @@ def register(client: Any, email: str = "hanako@example.jp", **overrides: str) ->
     completion = link_in(outbox(email, "registration_completion_link")[-1])
     # The link opens a page with a button; the button's POST completes the registration.
     assert client.get(completion).status_code == 200
-    assert client.post(completion).status_code == 200
+    page = client.post(completion)
+    assert page.status_code == 200, page.content.decode()
+    return page
+
+
+def register(client: Any, email: str = "hanako@example.jp", **overrides: str) -> Account:
+    """The whole registration of a member without an account; returns the new account."""
+    complete_registration(client, email, **overrides)
     return Account.objects.get(login_id=overrides.get("login_id", "morioka.hanako"))
 
 

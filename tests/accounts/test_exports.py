@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from meisai.accounts.models import Enrollment
 from meisai.clock import JST
-from tests.accounts.conftest import PASSWORD, register
+from tests.accounts.conftest import PASSWORD, complete_registration, links_in, outbox
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,10 @@ def test_export_carries_the_new_enrolment_and_the_revoked_legacy_one(
         enrolled_at=dt.datetime(2021, 1, 1, tzinfo=JST),
         updated_at=dt.datetime(2021, 1, 1, tzinfo=JST),
     )
-    register(client)
+    complete_registration(client)
+    # A re-registration: it takes effect when the owner's address confirms it.
+    (notice,) = outbox("old@example.jp", "reregistration_notice")
+    assert client.post(links_in(notice)[0]).status_code == 200
     output = tmp_path / "enrollments.csv"
     call_command("export", "enrollments", "--since", "2025-01-10T00:00", "-o", str(output))
     text = output.read_bytes().decode("cp932")

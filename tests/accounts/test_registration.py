@@ -6,11 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.sessions.models import Session
 
 from meisai.accounts.models import (
     Account,
-    AccountSession,
     Consent,
     Enrollment,
     Registration,
@@ -445,59 +443,6 @@ def test_full_width_password_is_the_same_as_half_width(client, cardholder):
         password_confirm="ｙｕｋｉｇｕｎｉ－ｇｉｎｇａ－７",
     )
     assert account.check_password(PASSWORD)
-
-
-def test_re_registration_replaces_the_old_account(client, cardholder, frozen):
-    old = AccountFactory(
-        member=cardholder.member,
-        login_id="old.legacy",
-        email="old@example.jp",
-        source=Account.Source.LEGACY,
-    )
-    old_enrollment = Enrollment.objects.create(
-        member=cardholder.member,
-        account=old,
-        login_id="old.legacy",
-        source=Enrollment.Source.LEGACY,
-        enrolled_at=dt.datetime(2020, 5, 1, tzinfo=JST),
-        updated_at=dt.datetime(2020, 5, 1, tzinfo=JST),
-    )
-    from django.test import Client
-
-    old_browser = Client()
-    old_browser.force_login(old)
-    old_key = old_browser.session.session_key
-    AccountSession.objects.create(account=old, session_key=old_key, created_at=old.created_at)
-    assert old_browser.get("/account/").status_code == 200
-
-    account = register(client)
-
-    old.refresh_from_db()
-    assert (old.is_active, old.deactivated_at) == (
-        False,
-        dt.datetime(2025, 1, 10, 10, 0, tzinfo=JST),
-    )
-    assert not Session.objects.filter(session_key=old_key).exists()
-    assert old_browser.get("/account/").url == "/login/?next=/account/"
-    old_enrollment.refresh_from_db()
-    assert (old_enrollment.status, old_enrollment.updated_at) == (
-        Enrollment.Status.REVOKED,
-        dt.datetime(2025, 1, 10, 10, 0, tzinfo=JST),
-    )
-    new_enrollment = Enrollment.objects.get(status=Enrollment.Status.ACTIVE)
-    assert new_enrollment.account == account
-    told = outbox("old@example.jp", "account_replaced")
-    assert len(told) == 1
-    assert "これまでのログインID「old.legacy」はご利用いただけなくなりました。" in told[0].body_text
-    assert DeliveryPreference.objects.get().method == "web"
-    assert AuditEntry.objects.get(action="account_register").detail == {
-        "replaced": ["old.legacy"],
-        "delivery": "web",
-    }
-    refused = client.post(
-        "/login/", {"username": "old.legacy", "password": "correct-horse-battery"}
-    )
-    assert "ログインIDまたはパスワードが正しくありません。" in refused.content.decode()
 
 
 @pytest.mark.parametrize("flag", ["paper_required", "program_excluded"])

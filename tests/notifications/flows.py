@@ -115,6 +115,41 @@ def register(client: Client, read: Reader, *, email: str = EMAIL) -> list[str]:
     return [identity, completion]
 
 
+def links_in(text: str) -> list[str]:
+    return re.findall(re.escape(settings.MEISAI_BASE_URL) + r"(/\S+)", text)
+
+
+def reregister(
+    client: Client, read: Reader, *, email: str, login_id: str, owner_email: str
+) -> list[str]:
+    """A member with an account registers again from ``email``; the owner's address confirms
+    it from the notice. Returns the two completion-side links and the notice's two links."""
+    assert client.post("/register/", {"agree": "on"}).status_code == 302
+    response = client.post("/register/email/", {"email": email, "email_confirm": email})
+    assert response.status_code == 302
+    identity = link_in(read("registration_link", email))
+    response = client.post(
+        identity,
+        {
+            "card_number": CARD_NUMBER,
+            "card_expiry": "12/29",
+            "birth_date": BIRTH_DATE.isoformat(),
+            "phone": MOBILE_PHONE,
+            "login_id": login_id,
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+            "personal_message": "中津川の鮭",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    assert client.post("/register/confirm/").status_code == 302
+    completion = link_in(read("registration_completion_link", email))
+    assert "再登録のお手続きを受け付けました" in follow(client, completion).content.decode()
+    confirm, cancel = links_in(read("reregistration_notice", owner_email))
+    assert "再登録が完了しました" in follow(Client(), confirm).content.decode()
+    return [identity, completion, confirm, cancel]
+
+
 def log_in(client: Client, read: Reader, *, password: str = PASSWORD, email: str = EMAIL) -> str:
     """Log in from a browser the account has not used; returns the emailed code."""
     response = client.post("/login/", {"username": LOGIN_ID, "password": password})

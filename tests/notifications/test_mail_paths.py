@@ -58,6 +58,21 @@ def _registration() -> set[str]:
     return {"registration_link", "registration_completion_link", "registration_completed"}
 
 
+def _re_registration() -> set[str]:
+    _account()
+    flows.reregister(
+        Client(), delivered, email="hanako.new@example.jp", login_id="hanako.2", owner_email=EMAIL
+    )
+    return {
+        "registration_link",
+        "registration_completion_link",
+        "reregistration_notice",
+        "reregistration_pending",
+        "account_replaced",
+        "registration_completed",
+    }
+
+
 def _login_code() -> set[str]:
     _logged_in()
     return {"login_code"}
@@ -126,6 +141,7 @@ def _operators_alert() -> set[str]:
 
 PATHS: dict[str, Callable[[], set[str]]] = {
     "registration": _registration,
+    "re-registration": _re_registration,
     "login code": _login_code,
     "lockout notice": _lockout_notice,
     "password reset": _password_reset,

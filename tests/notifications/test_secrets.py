@@ -46,6 +46,7 @@ SECRET_TEMPLATES = {
     "login_code",
     "password_reset",
     "email_change_confirm",
+    "reregistration_notice",
 }
 
 
@@ -72,6 +73,15 @@ def _issue_every_link_and_code() -> list[str]:
         member, queued, password=NEW_PASSWORD, new_email="hanako.new@example.jp"
     )
     secrets.append(change.rstrip("/").rsplit("/", 1)[-1])
+    # A re-registration: the owner's addresses get the notice with its confirm and cancel link.
+    links = flows.reregister(
+        Client(),
+        queued,
+        email="hanako.other@example.jp",
+        login_id="hanako.again",
+        owner_email="hanako.new@example.jp",
+    )
+    secrets += [link.rstrip("/").removesuffix("/cancel").rsplit("/", 1)[-1] for link in links]
     assert set(OutboxMessage.objects.values_list("template", flat=True)) >= SECRET_TEMPLATES
     assert all(len(secret) >= 6 for secret in secrets)
     return secrets

@@ -27,6 +27,7 @@ def test_every_schedule_names_a_registered_task_and_beat_uses_them():
     assert {entry["task"] for entry in BEAT_SCHEDULE.values()} == {
         "meisai.confirmation_day",
         "meisai.outbox_send",
+        "meisai.reregistrations_take_effect",
         "meisai.sessions_clear",
         "meisai.tokens_clear",
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 
 from meisai.accounts.links import account_link_issue, site_url
 from meisai.accounts.models import Account, AccountToken
@@ -85,6 +86,7 @@ def account_email_change_confirm(*, token: str) -> Account | None:
     return account
 
 
+@sensitive_variables("new_password")
 @transaction.atomic
 def account_password_change(
     *, account: Account, new_password: str, keep_session_key: str | None

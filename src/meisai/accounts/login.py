@@ -18,10 +18,12 @@ from django.conf import settings
 from django.contrib import auth
 from django.db import transaction
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from meisai.accounts.middleware import LOGIN_AT_KEY, PENDING_LOGIN_KEY
 from meisai.accounts.models import Account, AccountToken, LoginChallenge
 from meisai.accounts.new_browsers import browser_is_remembered, login_challenge_issue
+from meisai.accounts.reregistration import reregistrations_take_effect
 from meisai.accounts.sessions import account_session_record
 from meisai.accounts.throttles import Throttled, client_address, login_throttled, throttle_count
 from meisai.audit.services import audit_record
@@ -59,6 +61,7 @@ class LoginCodeSent:
 LoginOutcome = LoginThrottled | LoginRefused | LoginAllowed | LoginCodeSent
 
 
+@sensitive_variables("password")
 def login_attempt(
     *, request: HttpRequest, login_id: str, password: str, browser_token: str | None
 ) -> LoginOutcome:
@@ -68,6 +71,9 @@ def login_attempt(
     # A throttled login is refused before the hasher runs: its cost is what an attacker spends.
     if throttled := login_throttled(request=request, client=client, login_id=login_id):
         return LoginThrottled(throttled=throttled)
+    # A re-registration whose wait is over takes effect now for its ID, whether or not the
+    # scheduler has come round yet: the completion page promised that moment.
+    reregistrations_take_effect(login_id=login_id)
     account = auth.authenticate(request, username=login_id, password=password)
     if isinstance(account, Account) and not account.email:
         # Without an address no code can be sent, so this login cannot finish; an answer of its

@@ -141,13 +141,28 @@ class Registration(models.Model):
 
     The two emailed URLs carry random tokens; only their SHA-256 is stored. The password is kept
     only as a Django password hash, made once identity has been proved.
+
+    A re-registration of a member who already has an account or an enrolment waits
+    (``PENDING``) until ``takes_effect_at`` or until the owner's address confirms it, and the
+    owner's address can cancel it (``meisai.accounts.reregistration``); the notice's link is
+    ``takeover_token_hash``.
     """
 
     class State(models.TextChoices):
         EMAIL_SENT = "email_sent", "登録手続きURL送信済"
         VERIFIED = "verified", "本人確認済(確認画面)"
         COMPLETION_SENT = "completion_sent", "完了手続きURL送信済"
+        PENDING = "pending", "切替待ち(再登録)"
         COMPLETED = "completed", "登録完了"
+        CANCELLED = "cancelled", "取消"
+
+    class Ending(models.TextChoices):
+        """Why a pending re-registration ended without taking effect."""
+
+        OWNER = "owner", "登録済みのアドレスから取消"
+        SUPERSEDED = "superseded", "新しい再登録に置換"
+        LOGIN_ID_TAKEN = "login_id_taken", "ログインIDが使用済み"
+        CARD_INACTIVE = "card_inactive", "カードまたは会員が無効"
 
     consent = models.OneToOneField(Consent, on_delete=models.PROTECT, related_name="registration")
     email = models.EmailField()
@@ -167,6 +182,14 @@ class Registration(models.Model):
         Account, null=True, blank=True, on_delete=models.PROTECT, related_name="registration"
     )
     created_at = models.DateTimeField()
+    #: A pending re-registration: when it takes effect unless cancelled first.
+    takes_effect_at = models.DateTimeField(null=True, blank=True)
+    takeover_token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    ending = models.CharField(max_length=20, choices=Ending.choices, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "takes_effect_at"])]
 
 
 class RegistrationFailure(models.Model):

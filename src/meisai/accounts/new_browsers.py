@@ -13,6 +13,7 @@ import hmac
 import secrets
 
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from meisai.accounts.models import Account, LoginChallenge, RememberedBrowser
 from meisai.accounts.tokens import code_hash, code_issue, token_hash
@@ -56,6 +57,7 @@ class CodeResult(enum.StrEnum):
     DEAD = "dead"
 
 
+@sensitive_variables("code")
 @transaction.atomic
 def login_challenge_answer(*, challenge_id: int, code: str) -> CodeResult:
     """Check a code: ``ok`` (the challenge is used up), ``wrong`` (tries left) or ``dead``

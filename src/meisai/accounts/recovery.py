@@ -14,6 +14,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 
 from meisai import card_numbers
 from meisai.accounts.links import account_link_issue, site_url
@@ -31,6 +32,7 @@ from meisai.notifications.services import email_enqueue
 INVALID_LINK = "このURLは無効です(使用済み、または有効期限切れです)。"
 
 
+@sensitive_variables("card_number", "number", "birth_date")
 def password_reset_request(*, card_number: str, birth_date: dt.date) -> None:
     """Email a reset link when card and birth date match an account; silently nothing otherwise."""
     card = (
@@ -63,6 +65,7 @@ def password_reset_request(*, card_number: str, birth_date: dt.date) -> None:
         )
 
 
+@sensitive_variables("password")
 @transaction.atomic
 def password_reset_complete(*, token: str, password: str) -> Account:
     """The reset link was followed with a new password: set it, end every session and every

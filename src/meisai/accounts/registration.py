@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 
 from meisai import card_numbers
 from meisai.accounts.card_locks import card_failure_record, card_locked_until
@@ -102,6 +103,7 @@ def _expiry_as_stored(card_expiry: str) -> str | None:
     return f"20{digits[2:]}-{digits[:2]}"
 
 
+@sensitive_variables("entered", "number")
 def registration_verify(*, registration: Registration, entered: IdentityInput) -> Registration:
     """Step 5 (「認証」): prove identity, check the chosen credentials, keep them for step 6.
 

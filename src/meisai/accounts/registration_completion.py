@@ -1,43 +1,32 @@
-"""Completing a registration from the 完了手続きURL (SPEC 3.4): the account is made, in one
-transaction with everything a registration brings, including the replacement of an earlier
-account (re-registration, flyer ②). The link opens a page whose button posts here; opening it
-alone changes nothing.
+"""Completing a registration from the 完了手続きURL (SPEC 3.4). The link opens a page whose button
+posts here; opening it alone changes nothing.
 
-The audit row ``account_register`` names the login IDs it replaced and the delivery method the
-member ends up with.
+A member with no web account and no enrolment gets their account at once
+(``account_creation``). A member who has one is re-registering (flyer ②, a forgotten ID or
+password): the card's printed data and a birth date are not enough to take an account over, so
+the registration waits, and the owner's address is told (``reregistration``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from django.db import transaction
 
-from django.db import IntegrityError, transaction
-from django.urls import reverse
-
-from meisai.accounts.links import site_url
-from meisai.accounts.models import Account, Enrollment, Registration, RememberedBrowser
+from meisai.accounts.account_creation import account_from_registration
+from meisai.accounts.models import Account, Enrollment, Registration
 from meisai.accounts.refusals import Refused
+from meisai.accounts.reregistration import reregistration_hold
 from meisai.accounts.selectors import registration_for_completion_token
-from meisai.accounts.sessions import account_sessions_end
-from meisai.audit.services import audit_record
-from meisai.clock import jst, now
-from meisai.members.models import DeliveryPreference, Member
-from meisai.members.services import delivery_preference_change, web_delivery_refusal
-from meisai.notifications.services import email_enqueue
+from meisai.clock import now
+from meisai.members.models import Member
 
 INVALID_LINK = "この完了手続きURLは無効です(使用済み、または有効期限切れです)。"
 
 
 @transaction.atomic
-def registration_complete(*, token: str) -> Account:
-    """Create the account of a confirmed registration.
-
-    * a previous active account of the member is deactivated, its sessions end and its
-      address is told; its enrolment is revoked (the ACS export carries the change);
-    * delivery becomes web unless the member is excepted;
-    * a 本人認証サービス enrolment is recorded with the same login ID and the matched card;
-    * the consent of step 3 is tied to the member and the account; the completion email is queued.
-    """
+def registration_complete(*, token: str) -> Registration:
+    """Complete the confirmed registration of ``token``: ``COMPLETED`` with its account, or
+    ``PENDING`` with the moment it takes effect when the member already has an account or an
+    enrolment."""
     found = registration_for_completion_token(token=token)
     moment = now()
     # Read again under the lock: two tabs posting the same link must not both complete it.
@@ -52,89 +41,18 @@ def registration_complete(*, token: str) -> Account:
     if registration is None or registration.member is None or registration.card is None:
         raise Refused(INVALID_LINK)
     member = Member.objects.select_for_update().get(pk=registration.member.pk)
-    card = registration.card
-    if not member.is_active or not card.is_active:
+    if not member.is_active or not registration.card.is_active:
         raise Refused("ご登録のカードではお手続きを完了できませんでした。")
-    previous = list(Account.objects.filter(member=member, is_active=True))
-    for old in previous:
-        _account_replace(old, moment=moment)
-    Enrollment.objects.filter(member=member, status=Enrollment.Status.ACTIVE).update(
-        status=Enrollment.Status.REVOKED, updated_at=moment
-    )
-    try:
-        with transaction.atomic():
-            account = Account.objects.create(
-                login_id=registration.login_id,
-                password=registration.password_hash,
-                member=member,
-                email=registration.email,
-                personal_message=registration.personal_message,
-                source=Account.Source.REGISTRATION,
-            )
-            Enrollment.objects.create(
-                member=member,
-                account=account,
-                card=card,
-                login_id=registration.login_id,
-                source=Enrollment.Source.REGISTRATION,
-                status=Enrollment.Status.ACTIVE,
-                enrolled_at=moment,
-                updated_at=moment,
-            )
-    except IntegrityError as error:
-        # The login ID was taken after step 5 (e.g. by the enrolment import): the whole
-        # completion rolls back.
-        raise Refused(
-            "ご指定のログインIDは既に使用されています。お手数ですが最初からお手続きください。"
-        ) from error
-    delivery = "paper"
-    if web_delivery_refusal(member=member) is None:
-        delivery_preference_change(
-            member=member,
-            method=DeliveryPreference.Method.WEB,
-            source=DeliveryPreference.Source.REGISTRATION,
-            actor=account.login_id,
-            at=moment,
-        )
-        delivery = "web"
-    consent = registration.consent
-    consent.member = member
-    consent.account = account
-    consent.save(update_fields=["member", "account"])
-    registration.state = Registration.State.COMPLETED
-    registration.completed_at = moment
-    registration.account = account
-    registration.save(update_fields=["state", "completed_at", "account"])
-    audit_record(
-        actor=account.login_id,
-        action="account_register",
-        member=member,
-        detail={"replaced": [old.login_id for old in previous], "delivery": delivery},
-    )
-    email_enqueue(
-        key=f"registration-completed:{registration.pk}",
-        template="registration_completed",
-        to=account.email,
-        context={
-            "login_id": account.login_id,
-            "web_delivery": delivery == "web",
-            "login_url": site_url(reverse("accounts:login")),
-        },
-    )
-    return account
+    registration.member = member
+    if _has_account_or_enrolment(member):
+        reregistration_hold(registration=registration, moment=moment)
+    else:
+        account_from_registration(registration=registration, moment=moment)
+    return registration
 
 
-def _account_replace(old: Account, *, moment: dt.datetime) -> None:
-    """Re-registration: the old login ID stops working, its sessions end, its address is told."""
-    old.is_active = False
-    old.deactivated_at = moment
-    old.save(update_fields=["is_active", "deactivated_at"])
-    account_sessions_end(account=old)
-    RememberedBrowser.objects.filter(account=old).delete()
-    if old.email:
-        email_enqueue(
-            key=f"account-replaced:{old.pk}",
-            template="account_replaced",
-            to=old.email,
-            context={"login_id": old.login_id, "at": jst(moment)},
-        )
+def _has_account_or_enrolment(member: Member) -> bool:
+    return (
+        Account.objects.filter(member=member, is_active=True).exists()
+        or Enrollment.objects.filter(member=member, status=Enrollment.Status.ACTIVE).exists()
+    )

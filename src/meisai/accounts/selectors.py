@@ -7,6 +7,10 @@ link starts from refuses a forged or stale token before it touches the database.
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
+
 from meisai.accounts.links import REGISTRATION_LINK_TTL, account_link_ttl
 from meisai.accounts.models import Account, AccountToken, Consent, Enrollment, Registration
 from meisai.accounts.tokens import token_read
@@ -57,6 +61,20 @@ def registration_for_completion_token(*, token: str) -> Registration | None:
     ).first()
 
 
+def registration_for_takeover_token(*, token: str, purpose: str) -> Registration | None:
+    """The pending re-registration a notice's link decides, or None when the link is forged, or
+    the re-registration has taken effect or ended (only a read: its pages post a button)."""
+    wait = dt.timedelta(hours=settings.MEISAI_REREGISTRATION_WAIT_HOURS)
+    hashed = token_read(token, purpose=purpose, max_age_seconds=int(wait.total_seconds()))
+    if hashed is None:
+        return None
+    return Registration.objects.filter(
+        takeover_token_hash=hashed,
+        state=Registration.State.PENDING,
+        takes_effect_at__gt=now(),
+    ).first()
+
+
 def registration_awaiting_confirmation(*, registration_id: int | None) -> Registration | None:
     """A registration whose identity is proved and that waits for 「確定」 (step 6)."""
     if not registration_id:
@@ -70,7 +88,8 @@ def registration_awaiting_confirmation(*, registration_id: int | None) -> Regist
 
 def login_id_available(*, login_id: str) -> bool:
     """Unique without regard to case, among every account and enrolment ever (old IDs stay
-    taken so they are never handed to someone else) and registrations awaiting completion."""
+    taken so they are never handed to someone else), registrations awaiting completion and
+    re-registrations waiting to take effect."""
     return not (
         Account.objects.filter(login_id__iexact=login_id).exists()
         or Enrollment.objects.filter(login_id__iexact=login_id).exists()
@@ -78,6 +97,9 @@ def login_id_available(*, login_id: str) -> bool:
             login_id__iexact=login_id,
             state=Registration.State.COMPLETION_SENT,
             completion_token_expires_at__gt=now(),
+        ).exists()
+        or Registration.objects.filter(
+            login_id__iexact=login_id, state=Registration.State.PENDING
         ).exists()
     )
 

@@ -33,9 +33,13 @@ security_log = logging.getLogger("meisai.security")
 #: scope → (requests allowed, per window).
 THROTTLES: dict[str, tuple[int, dt.timedelta]] = {
     # Per client address.
+    "register_terms": (20, dt.timedelta(hours=1)),
     "register_email": (10, dt.timedelta(hours=1)),
     "register_identity": (20, dt.timedelta(hours=1)),
     "recovery": (10, dt.timedelta(hours=1)),
+    # The buttons of emailed links and of step 6: each writes rows for a visitor who holds a
+    # link (or a verified registration), never more than a few an hour for one person.
+    "link_post": (30, dt.timedelta(hours=1)),
     "login_failure": (100, dt.timedelta(hours=1)),
     # Credential stuffing tries each login ID of a stolen list once, from few addresses: count
     # the distinct IDs that failed from one address. Carrier-grade NAT puts many members behind

@@ -13,6 +13,10 @@ urlpatterns = [
     path("register/confirm/", views.register_confirm, name="register_confirm"),
     path("register/confirm/sent/", views.register_completion_sent, name="register_completion_sent"),
     path("register/complete/<str:token>/", views.register_complete, name="register_complete"),
+    path("register/takeover/<str:token>/", views.reregister_confirm, name="reregister_confirm"),
+    path(
+        "register/takeover/<str:token>/cancel/", views.reregister_cancel, name="reregister_cancel"
+    ),
     path("login/", views.login_view, name="login"),
     path("login/code/", views.login_code, name="login_code"),
     path("login/forgot-password/", views.forgot_password, name="forgot_password"),

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from meisai.accounts import (
@@ -28,6 +29,7 @@ from meisai.accounts import (
     recovery,
     registration,
     registration_completion,
+    reregistration,
     selectors,
     sessions,
     throttles,
@@ -46,7 +48,7 @@ from meisai.accounts.forms import (
     TermsForm,
 )
 from meisai.accounts.middleware import PENDING_LOGIN_KEY
-from meisai.accounts.models import Account, AccountToken
+from meisai.accounts.models import Account, AccountToken, Registration
 from meisai.accounts.passwords import owner_of
 from meisai.accounts.refusals import Refused
 
@@ -109,6 +111,9 @@ def register_terms(request: HttpRequest) -> HttpResponse:
     """Step 3: the terms and 「同意する」."""
     form = TermsForm(_posted(request))
     if request.method == "POST" and form.is_valid():
+        # Each 「同意する」 writes a row for a visitor nobody knows yet.
+        if refused := _throttled(request, "register_terms"):
+            return refused
         consent = registration.registration_consent_record(
             terms_version=settings.MEISAI_TERMS_VERSION
         )
@@ -142,6 +147,9 @@ def register_email_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/register_sent.html", {"step": 4})
 
 
+@sensitive_post_parameters(
+    "card_number", "card_expiry", "birth_date", "phone", "password", "password_confirm"
+)
 @require_http_methods(["GET", "POST"])
 def register_identity(request: HttpRequest, token: str) -> HttpResponse:
     """Step 5, opened from the 登録手続きURL: identity and the chosen credentials → 「認証」."""
@@ -176,6 +184,8 @@ def register_confirm(request: HttpRequest) -> HttpResponse:
         messages.info(request, "お手続きの順番が正しくありません。最初からお手続きください。")
         return redirect("accounts:register")
     if request.method == "POST":
+        if refused := _throttled(request, "link_post"):
+            return refused
         try:
             registration.registration_confirm(registration=verified)
         except Refused:
@@ -197,11 +207,61 @@ def register_complete(request: HttpRequest, token: str) -> HttpResponse:
         if selectors.registration_for_completion_token(token=token) is None:
             return _invalid_link(request, registration_completion.INVALID_LINK)
         return render(request, "accounts/register_complete_confirm.html")
+    if refused := _throttled(request, "link_post"):
+        return refused
     try:
-        account = registration_completion.registration_complete(token=token)
+        done = registration_completion.registration_complete(token=token)
     except Refused as refusal:
         return _invalid_link(request, refusal.message)
-    return render(request, "accounts/register_complete.html", {"account": account})
+    if done.state == Registration.State.PENDING:
+        # A re-registration: it takes effect later, or when the owner's address confirms it.
+        return render(request, "accounts/register_pending.html", {"registration": done})
+    return render(request, "accounts/register_complete.html", {"account": done.account})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def reregister_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The notice's 「すぐに切り替える」: a page with the button whose POST makes the new account
+    now. Opening the link changes nothing."""
+    return _reregister_decide(
+        request,
+        token,
+        page="accounts/reregister_confirm.html",
+        done_page="accounts/reregister_confirmed.html",
+        decide=reregistration.reregistration_confirm,
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def reregister_cancel(request: HttpRequest, token: str) -> HttpResponse:
+    """The notice's 「心当たりがない」: a page with the button whose POST cancels the
+    re-registration. Opening the link changes nothing."""
+    return _reregister_decide(
+        request,
+        token,
+        page="accounts/reregister_cancel.html",
+        done_page="accounts/reregister_cancelled.html",
+        decide=reregistration.reregistration_cancel,
+    )
+
+
+def _reregister_decide(
+    request: HttpRequest, token: str, *, page: str, done_page: str, decide: Any
+) -> HttpResponse:
+    if request.method != "POST":
+        pending = selectors.registration_for_takeover_token(
+            token=token, purpose=reregistration.TAKEOVER_PURPOSE
+        )
+        if pending is None:
+            return _invalid_link(request, reregistration.INVALID_LINK)
+        return render(request, page, {"registration": pending})
+    if refused := _throttled(request, "link_post"):
+        return refused
+    try:
+        decided = decide(token=token)
+    except Refused as refusal:
+        return _invalid_link(request, refusal.message)
+    return render(request, done_page, {"registration": decided})
 
 
 # --- login ---------------------------------------------------------------------------------
@@ -215,6 +275,7 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str:
     return "/"
 
 
+@sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
@@ -249,6 +310,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/login.html", {"form": form, "next": next_url})
 
 
+@sensitive_post_parameters("code")
 @require_http_methods(["GET", "POST"])
 def login_code(request: HttpRequest) -> HttpResponse:
     """The one-time code for a new browser. The password is verified by now, so the personal
@@ -299,6 +361,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 # --- recovery ------------------------------------------------------------------------------
 
 
+@sensitive_post_parameters("card_number", "birth_date")
 @require_http_methods(["GET", "POST"])
 def forgot_password(request: HttpRequest) -> HttpResponse:
     form = ForgotPasswordForm(_posted(request))
@@ -313,6 +376,7 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/forgot_password.html", {"form": form})
 
 
+@sensitive_post_parameters("password", "password_confirm")
 @require_http_methods(["GET", "POST"])
 def password_reset(request: HttpRequest, token: str) -> HttpResponse:
     row = selectors.account_link_find(token=token, purpose=AccountToken.Purpose.PASSWORD_RESET)
@@ -320,6 +384,8 @@ def password_reset(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid_link(request)
     form = NewPasswordForm(_posted(request), owner=owner_of(row.account))
     if request.method == "POST" and form.is_valid():
+        if refused := _throttled(request, "link_post"):
+            return refused
         try:
             recovery.password_reset_complete(token=token, password=form.cleaned_data["password"])
         except Refused as refusal:
@@ -355,6 +421,7 @@ def account_home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/account.html", {"account": _member_account(request)})
 
 
+@sensitive_post_parameters("current_password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_email(request: HttpRequest) -> HttpResponse:
@@ -380,12 +447,15 @@ def account_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
         if row is None:
             return _invalid_link(request)
         return render(request, "accounts/account_email_confirm.html", {"new_email": row.new_email})
+    if refused := _throttled(request, "link_post"):
+        return refused
     account = changes.account_email_change_confirm(token=token)
     if account is None:
         return _invalid_link(request)
     return render(request, "accounts/account_email_done.html", {"account": account})
 
 
+@sensitive_post_parameters("current_password", "password", "password_confirm")
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_password(request: HttpRequest) -> HttpResponse:
@@ -406,6 +476,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/account_password.html", {"form": form})
 
 
+@sensitive_post_parameters("current_password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_message(request: HttpRequest) -> HttpResponse:

@@ -38,6 +38,8 @@ PLAIN_TEMPLATES = frozenset(
         "password_changed",
         "personal_message_changed",
         "registration_completed",
+        "reregistration_ended",
+        "reregistration_pending",
         "statement_confirmed",
     }
 )
