@@ -16,12 +16,14 @@ def jst(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=JST)  # type: ignore[misc]
 
 
-def close(month: str, *, dry_run: bool = False, at: dt.datetime | None = None) -> CloseResult:
+def close(
+    month: str, *, dry_run: bool = False, force: bool = False, at: dt.datetime | None = None
+) -> CloseResult:
     """Close ``month`` on its 11th at noon JST (after the cutoff) unless told otherwise."""
     billing = BillingMonth.parse(month)
     moment = at or jst(billing.year, billing.month, 11, 12, 0)
     with time_machine.travel(moment, tick=False):
-        return statement_close(month=billing, actor="test-operator", dry_run=dry_run)
+        return statement_close(month=billing, actor="test-operator", dry_run=dry_run, force=force)
 
 
 def publish(month: str, *, at: dt.datetime | None = None) -> PublishResult:

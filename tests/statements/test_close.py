@@ -151,6 +151,7 @@ def test_a_month_without_lines_has_no_statement_and_no_fee():
     busy = MemberFactory()
     UsageLineFactory(member=busy, billing_month="2025-04")
     UsageLineFactory(member=quiet, billing_month="2025-03")
+    close("2025-03")  # months are closed in order (month_rules)
 
     result = close("2025-04")
 

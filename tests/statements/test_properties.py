@@ -78,6 +78,8 @@ close = st.tuples(
     st.integers(0, len(MONTHS) - 1),
     st.integers(0, 24 * 40),  # hours after the month's cutoff
     st.booleans(),  # dry run
+    # Random closes come in any order: past an open earlier month only with force (month_rules).
+    st.just(True),  # force
 )
 
 
@@ -130,9 +132,9 @@ def run_and_check(flags, events):
             timeline.append((moment, event))
         else:
             timeline.append((event[1], event))
-    # At the end every month is closed (or re-closed) once more, as operations would.
+    # At the end every month is closed (or re-closed) once more, in order, as operations would.
     for index in range(len(MONTHS)):
-        timeline.append((close_moment(index, 24 * 45), ("close", index, 24 * 45, False)))
+        timeline.append((close_moment(index, 24 * 45), ("close", index, 24 * 45, False, False)))
     timeline.sort(key=lambda item: item[0])
 
     line_numbers: dict[tuple[int, str], int] = {}
@@ -161,14 +163,14 @@ def run_and_check(flags, events):
                 billed_amount=amount,
             )
         else:
-            _, month_index, _, dry_run = event
+            _, month_index, _, dry_run, force = event
             before = snapshot()
             already = MonthClose.objects.filter(
                 billing_month=str(MONTHS[month_index]), status="confirmed"
             ).exists()
             with time_machine.travel(moment, tick=False):
                 result = statement_close(
-                    month=MONTHS[month_index], actor="property", dry_run=dry_run
+                    month=MONTHS[month_index], actor="property", dry_run=dry_run, force=force
                 )
             if dry_run or already:
                 assert snapshot() == before  # a dry run or a re-close writes nothing

@@ -9,6 +9,9 @@ PostgreSQL and SQLite, instead of a per-member loop of ORM queries (about 60 tim
 The close orchestrates; each rule it applies lives in its own module, with the SQL twin the
 close runs beside the Python twin pages read:
 
+* **which months**: the rule of :mod:`meisai.statements.month_rules` — nothing before the
+  service start, and (unless ``force``, which the audit row records) no month while an earlier
+  month of the service with usage lines is still open.
 * **statement**: a member with at least one usage line of M gets one statement; a member without
   gets none (and therefore no fee).
 * **delivery**: the rule of :mod:`meisai.members.delivery` — the preference in force at the
@@ -33,6 +36,7 @@ so an import cannot slip lines in between the statements' aggregation and the co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +51,7 @@ from meisai.members import delivery
 from meisai.members.models import Member
 from meisai.points import eligibility
 from meisai.points.models import Campaign, PointEntry
-from meisai.statements import fees
+from meisai.statements import fees, month_rules
 from meisai.statements.models import MonthClose, Statement, UsageLine
 
 #: First key of the PostgreSQL advisory lock of a month's close ("me" in ASCII).
@@ -82,6 +86,8 @@ class CloseResult:
     points_granted: int = 0
     debit_date: dt.date | None = None
     campaigns: tuple[str, ...] = field(default=())
+    #: Earlier months of the service left open: closed past them with ``force`` (month_rules).
+    open_months: tuple[BillingMonth, ...] = field(default=())
 
     @property
     def changed(self) -> bool:
@@ -98,8 +104,12 @@ class CloseResult:
             "already_confirmed": f"{self.month.label}: 確定済みのため、何も変更していません。",
             "dry_run": f"{self.month.label}: ドライラン(書き込みなし)。",
         }[self.outcome]
+        open_labels = "、".join(m.label for m in self.open_months)
+        verb = "締めます" if self.outcome == "dry_run" else "締めました"
+        forced = [f"  注意: {open_labels}が未締めのまま --force で{verb}"] if open_labels else []
         return [
             head,
+            *forced,
             f"  明細書: {self.statements:,}件 (WEB {self.web_statements:,} / 紙 {self.paper_statements:,})",
             f"  取込明細: {self.usage_lines:,}行 合計 {self.usage_total:,}円",
             f"  紙明細発行手数料: {self.fees:,}件 合計 {self.fee_total:,}円",
@@ -319,22 +329,57 @@ def _recorded_result(record: MonthClose, month: BillingMonth) -> CloseResult:
     )
 
 
-def statement_close(*, month: BillingMonth, actor: str, dry_run: bool = False) -> CloseResult:
-    """Close ``month``: statements with their paper fees, and campaign grants, all confirmed in
-    one transaction.
-
-    Idempotent: a confirmed month returns ``outcome="already_confirmed"`` and changes nothing.
-    Raises :class:`CloseRefused` before the month's registration cutoff has passed, and
-    :class:`ReconciliationError` (after recording the failure on the ``MonthClose`` row) when
-    the statements do not add up.
-    """
-    moment = now()
+def _refuse_off_calendar(month: BillingMonth, moment: dt.datetime) -> None:
+    """The refusals that need no lock: a month before the service start, and one whose
+    registration cutoff has not passed."""
+    outside = month_rules.before_service_start(month)
+    if outside:
+        raise CloseRefused(f"{outside}、締め処理できません。")
     cutoff = cal.registration_cutoff(month)
     if moment < cutoff:
         raise CloseRefused(
             f"{month.label}の締めは、配送方法が決まる"
             f"{cutoff.astimezone(JST):%Y-%m-%d %H:%M}(日本時間)以降に実行できます。"
         )
+
+
+def _refuse_out_of_order(month: BillingMonth, *, force: bool) -> tuple[BillingMonth, ...]:
+    """The earlier months of the service still open; refused unless ``force``."""
+    open_months = month_rules.open_months_before(month)
+    if open_months and not force:
+        raise CloseRefused(month_rules.open_months_message(month, open_months))
+    return tuple(open_months)
+
+
+def statement_close_check(*, month: BillingMonth, force: bool = False) -> None:
+    """Raise :class:`CloseRefused` when :func:`statement_close` would refuse ``month`` now.
+
+    For ``meisai close --queue``, which hands the close to a worker: the operator hears the
+    reason at once instead of from a failed job. The close checks again when it runs.
+    """
+    _refuse_off_calendar(month, now())
+    confirmed = MonthClose.objects.filter(
+        billing_month=month, status=MonthClose.Status.CONFIRMED
+    ).exists()
+    if not confirmed:
+        _refuse_out_of_order(month, force=force)
+
+
+def statement_close(
+    *, month: BillingMonth, actor: str, dry_run: bool = False, force: bool = False
+) -> CloseResult:
+    """Close ``month``: statements with their paper fees, and campaign grants, all confirmed in
+    one transaction.
+
+    Idempotent: a confirmed month returns ``outcome="already_confirmed"`` and changes nothing.
+    Raises :class:`CloseRefused` for a month before the service start, before the month's
+    registration cutoff has passed, and — unless ``force`` — while an earlier month of the
+    service with usage lines is not confirmed (:mod:`meisai.statements.month_rules`; a forced
+    close names those months in its audit row). Raises :class:`ReconciliationError` (after
+    recording the failure on the ``MonthClose`` row) when the statements do not add up.
+    """
+    moment = now()
+    _refuse_off_calendar(month, moment)
     failure: ReconciliationError | None = None
     result: CloseResult | None = None
     try:
@@ -345,16 +390,22 @@ def statement_close(*, month: BillingMonth, actor: str, dry_run: bool = False) -
             )
             if record.status == MonthClose.Status.CONFIRMED:
                 return _recorded_result(record, month)
+            # Under the month's lock, after the idempotent answer: a confirmed month stays
+            # "already confirmed" whatever is open before it.
+            open_months = _refuse_out_of_order(month, force=force)
             try:
                 with transaction.atomic():
                     campaigns = list(Campaign.objects.filter(grant_month=month).order_by("code"))
                     for campaign in campaigns:
                         _grant_campaign(campaign=campaign, month=month, moment=moment)
                     _insert_statements(month=month, moment=moment)
-                    result = _tally(
-                        month=month,
-                        campaigns=campaigns,
-                        outcome="dry_run" if dry_run else "confirmed",
+                    result = dataclasses.replace(
+                        _tally(
+                            month=month,
+                            campaigns=campaigns,
+                            outcome="dry_run" if dry_run else "confirmed",
+                        ),
+                        open_months=open_months,
                     )
             except ReconciliationError as error:
                 failure = error
@@ -369,11 +420,13 @@ def statement_close(*, month: BillingMonth, actor: str, dry_run: bool = False) -
                 audit_record(
                     actor=actor,
                     action="statement_close_failed",
-                    detail={"month": str(month), "error": str(failure)},
+                    detail={"month": str(month), "error": str(failure), "force": force},
                 )
             else:
                 assert result is not None
-                _record_confirmed(record=record, result=result, actor=actor, moment=moment)
+                _record_confirmed(
+                    record=record, result=result, actor=actor, moment=moment, force=force
+                )
     except _DryRunRollback:
         if failure is not None:
             raise failure from None
@@ -386,7 +439,7 @@ def statement_close(*, month: BillingMonth, actor: str, dry_run: bool = False) -
 
 
 def _record_confirmed(
-    *, record: MonthClose, result: CloseResult, actor: str, moment: dt.datetime
+    *, record: MonthClose, result: CloseResult, actor: str, moment: dt.datetime, force: bool
 ) -> None:
     record.status = MonthClose.Status.CONFIRMED
     record.started_at = record.started_at or moment
@@ -416,5 +469,8 @@ def _record_confirmed(
             "statement_total": result.statement_total,
             "grants": result.grants,
             "points_granted": result.points_granted,
+            # Asked to close past open earlier months, and which ones it did (month_rules).
+            "force": force,
+            "open_months": [str(m) for m in result.open_months],
         },
     )

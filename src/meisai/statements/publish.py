@@ -26,6 +26,7 @@ from meisai.clock import now
 from meisai.core.jobs import job_counts
 from meisai.notifications.models import OutboxMessage
 from meisai.notifications.services import Email, email_enqueue_many
+from meisai.statements import month_rules
 from meisai.statements.models import MonthClose, Statement
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ EMAIL_TEMPLATE = "statement_confirmed"
 
 
 class PublishRefused(ValueError):
-    """The month cannot be published (not closed yet); the message says why, in Japanese."""
+    """The month cannot be published (before the service start, or not closed yet); the message
+    says why, in Japanese."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,19 @@ def _emails(month: BillingMonth, already: set[str]) -> Iterator[Email]:
         )
 
 
+def statement_publish_check(*, month: BillingMonth) -> None:
+    """Raise :class:`PublishRefused` for a month before the service start (month_rules): its
+    statements could never be shown, so its email would link to a page that answers 404."""
+    outside = month_rules.before_service_start(month)
+    if outside:
+        raise PublishRefused(f"{outside}、公開できません。")
+
+
 def statement_publish(*, month: BillingMonth, actor: str) -> PublishResult:
-    """Publish a closed month; running it again queues only emails not queued before."""
+    """Publish a closed month; running it again queues only emails not queued before.
+
+    Refused (:class:`PublishRefused`) for a month before the service start or not closed."""
+    statement_publish_check(month=month)
     with transaction.atomic():
         record = MonthClose.objects.select_for_update().filter(billing_month=month).first()
         if record is None or record.status != MonthClose.Status.CONFIRMED:
@@ -134,11 +147,12 @@ def statement_publish(*, month: BillingMonth, actor: str) -> PublishResult:
 def statement_publish_due(*, today: dt.date) -> PublishResult | None:
     """For the scheduler: publish the month whose confirmation day (請求額確定) is ``today``.
 
-    Returns None when today is no confirmation day or the month is already published; raises
-    :class:`PublishRefused` when the month is due but not closed, so the failure is seen.
+    Returns None when today is no confirmation day, the month is before the service start or
+    already published; raises :class:`PublishRefused` when the month is due but not closed, so
+    the failure is seen.
     """
     month = BillingMonth.of(today)
-    if cal.confirmation_date(month) != today:
+    if cal.confirmation_date(month) != today or month_rules.before_service_start(month):
         return None
     record = MonthClose.objects.filter(billing_month=month).first()
     if record is not None and record.published_at is not None:
@@ -174,9 +188,11 @@ def confirmation_day_run(*, today: dt.date) -> dict[str, Any]:
 
     From the confirmation day of the current billing month on: if the month is closed and not yet
     published, publish it; if it is not closed, email the operators, every day until someone
-    closes it.
+    closes it. A month before the service start is never published nor reported.
     """
     month = BillingMonth.of(today)
+    if month_rules.before_service_start(month):
+        return {"month": str(month), "action": "before_service_start"}
     confirmation = cal.confirmation_date(month)
     if today < confirmation:
         return {"month": str(month), "action": "none"}

@@ -24,13 +24,21 @@ from meisai.statements.publish import confirmation_day_run, statement_publish
 
 @shared_task(name="meisai.statement_close", **TASK_OPTIONS)
 def statement_close_task(
-    self: Any, *, month: str, actor: str, dry_run: bool = False, job_id: int | None = None
+    self: Any,
+    *,
+    month: str,
+    actor: str,
+    dry_run: bool = False,
+    force: bool = False,
+    job_id: int | None = None,
 ) -> dict[str, Any]:
-    args = {"month": month, "dry_run": dry_run}
+    args = {"month": month, "dry_run": dry_run, **({"force": True} if force else {})}
     with job_run(
         kind="close", args=args, job_id=job_id, actor=actor, task_id=self.request.id or ""
     ) as job:
-        result = statement_close(month=BillingMonth.parse(month), actor=actor, dry_run=dry_run)
+        result = statement_close(
+            month=BillingMonth.parse(month), actor=actor, dry_run=dry_run, force=force
+        )
         job.finish(job_counts(result))
     return job.job.counts
 

@@ -1,4 +1,4 @@
-"""``meisai close YYYY-MM [--dry-run]``: the monthly close (SPEC 3.6)."""
+"""``meisai close YYYY-MM [--dry-run] [--force]``: the monthly close (SPEC 3.6)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from meisai.core.jobs import job_dispatch
-from meisai.statements.close import CloseRefused, statement_close
+from meisai.statements.close import CloseRefused, statement_close, statement_close_check
 from meisai.statements.management.monthly import actor_of, month_of, monthly_arguments
 from meisai.statements.tasks import statement_close_task
 
@@ -17,7 +17,9 @@ class Command(BaseCommand):
     help = (
         "Close a billing month: build every statement from the imported usage lines, decide web "
         "or paper, add paper fees, grant campaign points, confirm. A confirmed month is left "
-        "unchanged. --dry-run prints the figures and writes nothing."
+        "unchanged. A month before the service start is refused; so is a month while an earlier "
+        "month with usage lines is still open, unless --force. --dry-run prints the figures and "
+        "writes nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,20 +27,37 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="compute and print, write nothing"
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="close although an earlier month with usage lines is still open (recorded in "
+            "the audit trail)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         month, actor = month_of(options), actor_of(options)
+        force = bool(options["force"])
         if options["queue"]:
+            try:
+                statement_close_check(month=month, force=force)
+            except CloseRefused as error:
+                raise CommandError(str(error)) from error
             job = job_dispatch(
                 statement_close_task,
                 kind="close",
-                args={"month": str(month), "dry_run": options["dry_run"]},
+                args={
+                    "month": str(month),
+                    "dry_run": options["dry_run"],
+                    **({"force": True} if force else {}),
+                },
                 actor=actor,
             )
             self.stdout.write(f"{month.label}: 締め処理をジョブ {job.pk} として受け付けました。")
             return
         try:
-            result = statement_close(month=month, actor=actor, dry_run=options["dry_run"])
+            result = statement_close(
+                month=month, actor=actor, dry_run=options["dry_run"], force=force
+            )
         except CloseRefused as error:
             raise CommandError(str(error)) from error
         except DatabaseError as error:

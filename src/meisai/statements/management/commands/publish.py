@@ -8,14 +8,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from meisai.core.jobs import job_dispatch
 from meisai.statements.management.monthly import actor_of, month_of, monthly_arguments
-from meisai.statements.publish import PublishRefused, statement_publish
+from meisai.statements.publish import PublishRefused, statement_publish, statement_publish_check
 from meisai.statements.tasks import statement_publish_task
 
 
 class Command(BaseCommand):
     help = (
         "Publish a closed billing month: statements become visible online and every member with "
-        "a web account gets the 請求額確定 email once (running it again sends nothing twice)."
+        "a web account gets the 請求額確定 email once (running it again sends nothing twice). A "
+        "month before the service start is refused."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,6 +25,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         month, actor = month_of(options), actor_of(options)
         if options["queue"]:
+            try:
+                statement_publish_check(month=month)
+            except PublishRefused as error:
+                raise CommandError(str(error)) from error
             job = job_dispatch(
                 statement_publish_task, kind="publish", args={"month": str(month)}, actor=actor
             )
