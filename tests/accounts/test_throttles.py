@@ -11,6 +11,7 @@ import pytest
 from django.test import RequestFactory
 
 from meisai.accounts import login, throttles
+from meisai.core.clients import client_address
 from tests.accounts.conftest import outbox
 from tests.factories import AccountFactory
 
@@ -43,7 +44,7 @@ def via_proxy(client_ip: str, forged: str = "") -> dict[str, str]:
 
 def _address(settings, proxies: int, **meta: str) -> str:
     settings.MEISAI_TRUSTED_PROXIES = proxies
-    return throttles.client_address(RequestFactory().get("/", **meta))
+    return client_address(RequestFactory().get("/", **meta))
 
 
 def test_client_address_is_the_nth_from_the_right_of_x_forwarded_for(settings):
@@ -109,7 +110,7 @@ def test_a_throttled_login_gets_429_with_retry_after_before_the_hasher(
     assert page["Retry-After"] == str(50 * 60)
     assert "しばらくお待ちください" in page.content.decode()
     assert outbox("taro@example.jp") == []
-    (event,) = [r for r in caplog.records if r.name == "meisai.security"]
+    (event,) = [r for r in caplog.records if getattr(r, "event", None) == "throttled"]
     assert (event.scope, event.client, event.login_id) == (
         "login_failure",
         "192.0.2.5",
@@ -134,7 +135,7 @@ def test_distinct_login_ids_per_client_address_are_limited(client, account, froz
         )
     assert stuffed.status_code == 429
     assert stuffed["Retry-After"] == str(40 * 60)
-    assert [r.scope for r in caplog.records if r.name == "meisai.security"] == [
+    assert [r.scope for r in caplog.records if getattr(r, "event", None) == "throttled"] == [
         "login_ids_per_client"
     ]
     # An ID the address already failed on may be retried (a member mistyping again) …
@@ -196,7 +197,7 @@ def test_other_throttles_answer_429_with_retry_after_per_client_behind_the_proxy
         )
     assert refused.status_code == 429
     assert refused["Retry-After"] == str(45 * 60)
-    (event,) = [r for r in caplog.records if r.name == "meisai.security"]
+    (event,) = [r for r in caplog.records if getattr(r, "event", None) == "throttled"]
     assert (event.scope, event.client, event.path) == ("recovery", ATTACKER, "/login/forgot-id/")
     assert outbox("taro@example.jp") == []
     # The member behind the same proxy has an allowance of their own.
@@ -212,6 +213,6 @@ def test_the_registration_link_token_stays_out_of_the_security_event(client, db,
     with caplog.at_level(logging.WARNING, logger="meisai.security"):
         refused = client.post(path, {}, REMOTE_ADDR="203.0.113.9")
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
-    (event,) = [r for r in caplog.records if r.name == "meisai.security"]
+    (event,) = [r for r in caplog.records if getattr(r, "event", None) == "throttled"]
     assert event.scope == "register_identity"
     assert "not-a-real-token" not in str(vars(event))

@@ -26,7 +26,7 @@ NOT_SERVICES = re.compile(
     r"|(^|/)(migrations|management|templatetags|demo)/"
     # The import formats' loaders run only inside ``imports.services.import_file``, which audits.
     r"|^imports/formats/"
-    r"|^audit/services\.py$"
+    r"|^audit/(services|security_events)\.py$"
 )
 
 #: Public functions that write without an audit row, each with the reason.
@@ -39,6 +39,8 @@ ALLOWED = {
     "accounts/card_locks.py:card_failure_record": "counts a failed identity check (the per-card lock's own record)",
     "accounts/throttles.py:throttle_allows": "counts a request against a throttle",
     "accounts/throttles.py:throttle_count": "counts a request against a throttle",
+    "accounts/throttles.py:login_throttled": "counts a login against its throttles; a refusal is a security event",
+    "accounts/throttles.py:throttle_refused": "writes the security event of a refused request (no member's data changes)",
     "accounts/login.py:login_finish": "a login: the session row is its record",
     "accounts/sessions.py:account_session_record": "remembers a session so that it can be ended",
     "accounts/sessions.py:account_sessions_end": "part of the change that ends them (password, reset, re-registration), which is audited",

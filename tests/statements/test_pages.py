@@ -261,9 +261,10 @@ def test_statement_body_is_rendered_once_then_served_from_cache(
     published(account.member, "2025-04", [{"card": card, "merchant": "盛岡百貨店"}])
     first = member_client.get("/statements/2025-04/").content.decode()
 
-    # the session and the account only (the account cache is off without Redis): no member,
-    # statement or line query (the session is saved at most once a minute, not on this request)
-    with django_assert_num_queries(2):
+    # the session and the account only (the account cache is off without Redis), and the
+    # security event of the view (SPEC 3.10): no member, statement or line query (the session
+    # is saved at most once a minute, not on this request)
+    with django_assert_num_queries(3):
         second = member_client.get("/statements/2025-04/").content.decode()
 
     body = lambda html: html.split('<main id="main">')[1].split("</main>")[0]  # noqa: E731

@@ -13,6 +13,7 @@ for a re-registration, how it took effect.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -21,6 +22,7 @@ from meisai.accounts.links import site_url
 from meisai.accounts.models import Account, Enrollment, Registration, RememberedBrowser
 from meisai.accounts.refusals import Refused
 from meisai.accounts.sessions import account_sessions_end
+from meisai.audit.security_events import security_event
 from meisai.audit.services import audit_record
 from meisai.clock import jst
 from meisai.members.models import DeliveryPreference
@@ -90,13 +92,14 @@ def account_from_registration(
     registration.completed_at = moment
     registration.account = account
     registration.save(update_fields=["state", "completed_at", "account"])
-    detail: dict[str, object] = {
+    detail: dict[str, Any] = {
         "replaced": [old.login_id for old in previous],
         "delivery": delivery,
     }
     if took_effect is not None:
         detail["took_effect"] = took_effect
     audit_record(actor=account.login_id, action="account_register", member=member, detail=detail)
+    security_event("account_registered", member=member, login_id=account.login_id, **detail)
     email_enqueue(
         key=f"registration-completed:{registration.pk}",
         template="registration_completed",

@@ -19,6 +19,7 @@ from meisai.accounts.notices import account_notice_send
 from meisai.accounts.passwords import normalize_password
 from meisai.accounts.selectors import account_link_find
 from meisai.accounts.sessions import account_sessions_end
+from meisai.audit.security_events import security_event
 from meisai.audit.services import audit_record
 from meisai.clock import jst, now
 from meisai.notifications.services import email_enqueue
@@ -47,6 +48,7 @@ def account_email_change_request(*, account: Account, new_email: str) -> None:
         member=account.member,
         detail={"new_email": new_email},
     )
+    security_event("email_change_requested", member=account.member, login_id=account.login_id)
 
 
 @transaction.atomic
@@ -83,6 +85,7 @@ def account_email_change_confirm(*, token: str) -> Account | None:
         member=account.member,
         detail={"old_email": old_email, "new_email": account.email},
     )
+    security_event("email_changed", member=account.member, login_id=account.login_id)
     return account
 
 
@@ -104,6 +107,9 @@ def account_password_change(
         member=account.member,
         detail={"sessions_ended": ended},
     )
+    security_event(
+        "password_changed", member=account.member, login_id=account.login_id, sessions_ended=ended
+    )
     account_notice_send(account=account, template="password_changed")
 
 
@@ -117,4 +123,5 @@ def account_personal_message_change(*, account: Account, personal_message: str) 
         action="account_personal_message_change",
         member=account.member,
     )
+    security_event("personal_message_changed", member=account.member, login_id=account.login_id)
     account_notice_send(account=account, template="personal_message_changed")

@@ -25,9 +25,12 @@ from meisai.accounts.models import Account, AccountToken, LoginChallenge
 from meisai.accounts.new_browsers import browser_is_remembered, login_challenge_issue
 from meisai.accounts.reregistration import reregistrations_take_effect
 from meisai.accounts.sessions import account_session_record
-from meisai.accounts.throttles import Throttled, client_address, login_throttled, throttle_count
+from meisai.accounts.throttles import Throttled, login_throttled, throttle_count
+from meisai.audit.security_events import security_event
 from meisai.audit.services import audit_record
 from meisai.clock import jst, now
+from meisai.core.clients import client_address
+from meisai.members.models import Member
 from meisai.notifications.services import email_enqueue
 
 
@@ -87,12 +90,29 @@ def login_attempt(
         account = None
     if not isinstance(account, Account) or account.member_id is None:
         throttle_count(scope="login_failure", client=client, login_id=login_id)
-        if getattr(request, "axes_locked_out", False):
+        locked = bool(getattr(request, "axes_locked_out", False))
+        security_event(
+            "login_failed",
+            member=_member_of(login_id),
+            login_id=login_id,
+            locked=locked,
+        )
+        if locked:
             account_lockout_notify(login_id=login_id)
         return LoginRefused()
     if browser_is_remembered(account=account, token=browser_token):
         return LoginAllowed(account=account)
     return LoginCodeSent(account=account, challenge=login_challenge_issue(account=account))
+
+
+def _member_of(login_id: str) -> Member | None:
+    """The member whose active account ``login_id`` is, for the event of a failed login."""
+    found = (
+        Account.objects.filter(login_id__iexact=login_id, is_active=True, member__isnull=False)
+        .select_related("member")
+        .first()
+    )
+    return found.member if found is not None else None
 
 
 def login_finish(*, request: HttpRequest, account: Account) -> None:
@@ -110,6 +130,7 @@ def login_finish(*, request: HttpRequest, account: Account) -> None:
     request.session[LOGIN_AT_KEY] = now().timestamp()
     request.session.save()
     account_session_record(account=account, session_key=request.session.session_key or "")
+    security_event("login", member=account.member, login_id=account.login_id)
 
 
 def account_lockout_notify(*, login_id: str) -> None:
@@ -134,6 +155,12 @@ def account_lockout_notify(*, login_id: str) -> None:
         account.lockout_notified_at = moment
         account.save(update_fields=["lockout_notified_at"])
         until = jst(moment + cooloff)
+        security_event(
+            "account_locked",
+            member=account.member,
+            login_id=account.login_id,
+            until=until.isoformat(timespec="seconds"),
+        )
         audit_record(
             actor=account.login_id,
             action="account_locked",

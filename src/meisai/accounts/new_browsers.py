@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from meisai.accounts.models import Account, LoginChallenge, RememberedBrowser
 from meisai.accounts.tokens import code_hash, code_issue, token_hash
+from meisai.audit.security_events import security_event
 from meisai.clock import now
 from meisai.notifications.services import email_enqueue
 
@@ -62,7 +63,12 @@ class CodeResult(enum.StrEnum):
 def login_challenge_answer(*, challenge_id: int, code: str) -> CodeResult:
     """Check a code: ``ok`` (the challenge is used up), ``wrong`` (tries left) or ``dead``
     (expired, used, or the fifth wrong try)."""
-    challenge = LoginChallenge.objects.select_for_update().filter(pk=challenge_id).first()
+    challenge = (
+        LoginChallenge.objects.select_for_update(of=("self",))
+        .select_related("account__member")
+        .filter(pk=challenge_id)
+        .first()
+    )
     moment = now()
     if (
         challenge is None
@@ -77,6 +83,13 @@ def login_challenge_answer(*, challenge_id: int, code: str) -> CodeResult:
         return CodeResult.OK
     challenge.attempts += 1
     challenge.save(update_fields=["attempts"])
+    account = challenge.account
+    security_event(
+        "login_code_failed",
+        member=account.member,
+        login_id=account.login_id,
+        attempts=challenge.attempts,
+    )
     return CodeResult.DEAD if challenge.attempts >= LOGIN_CODE_TRIES else CodeResult.WRONG
 
 

@@ -24,6 +24,7 @@ from meisai.accounts.passwords import normalize_password, owner_of, password_che
 from meisai.accounts.refusals import Refused
 from meisai.accounts.selectors import account_link_find
 from meisai.accounts.sessions import account_sessions_end
+from meisai.audit.security_events import security_event
 from meisai.audit.services import audit_record
 from meisai.clock import jst, now
 from meisai.members.models import Card, Member
@@ -51,6 +52,7 @@ def password_reset_request(*, card_number: str, birth_date: dt.date) -> None:
     if account is None:
         return
     with transaction.atomic():
+        security_event("password_reset_requested", member=account.member, login_id=account.login_id)
         token, row = account_link_issue(
             account=account, purpose=AccountToken.Purpose.PASSWORD_RESET
         )
@@ -99,6 +101,13 @@ def password_reset_complete(*, token: str, password: str) -> Account:
         member=account.member,
         detail={"sessions_ended": ended, "browsers_forgotten": forgotten},
     )
+    security_event(
+        "password_reset",
+        member=account.member,
+        login_id=account.login_id,
+        sessions_ended=ended,
+        browsers_forgotten=forgotten,
+    )
     account_notice_send(account=account, template="password_changed")
     return account
 
@@ -109,6 +118,7 @@ def login_id_reminder_send(*, email: str) -> None:
         Account.objects.filter(email__iexact=email, is_active=True, member__isnull=False)
     )
     for account in accounts:
+        security_event("login_id_reminder", member=account.member, login_id=account.login_id)
         email_enqueue(
             key=f"login-id-reminder:{account.pk}:{secrets.token_hex(8)}",
             template="login_id_reminder",

@@ -27,6 +27,7 @@ from meisai.accounts.passwords import PasswordOwner, normalize_password, passwor
 from meisai.accounts.refusals import Refused
 from meisai.accounts.selectors import login_id_available
 from meisai.accounts.tokens import token_issue
+from meisai.audit.security_events import security_event
 from meisai.clock import jst, now
 from meisai.core.text import normalize_digits
 from meisai.members.models import Card, Member
@@ -113,21 +114,24 @@ def registration_verify(*, registration: Registration, entered: IdentityInput) -
     """
     number = card_numbers.normalize_card_number(entered.card_number)
     hashed_card = card_numbers.card_hash(number)
-    if card_locked_until(card_hash=hashed_card) is not None:
-        raise Refused(CARD_LOCKED_ERROR)
     card = (
         Card.objects.select_related("member")
         .filter(number_hash=hashed_card, is_active=True, member__status=Member.Status.ACTIVE)
         .first()
     )
+    # The member of the card typed, when there is one: their page shows the attempts.
+    owner = card.member if card is not None else None
+    if card_locked_until(card_hash=hashed_card) is not None:
+        security_event("registration_failed", member=owner, reason="card_locked")
+        raise Refused(CARD_LOCKED_ERROR)
     expiry = _expiry_as_stored(entered.card_expiry)
     if card is None or card.expiry != expiry or card.member.birth_date != entered.birth_date:
-        card_failure_record(card_hash=hashed_card)
+        _identity_failed(card_hash=hashed_card, member=owner, reason="card_data")
         raise Refused(GENERIC_IDENTITY_ERROR)
     member = card.member
     phones = tuple(member.phones.values_list("number", flat=True))
     if normalize_digits(entered.phone) not in phones:
-        card_failure_record(card_hash=hashed_card)
+        _identity_failed(card_hash=hashed_card, member=member, reason="phone")
         raise Refused(PHONE_MISMATCH_ERROR, field="phone")
     if not login_id_available(login_id=entered.login_id):
         raise Refused(LOGIN_ID_TAKEN_ERROR, field="login_id")
@@ -154,6 +158,17 @@ def registration_verify(*, registration: Registration, entered: IdentityInput) -
         locked.personal_message = entered.personal_message
         locked.save()
     return locked
+
+
+def _identity_failed(*, card_hash: str, member: Member | None, reason: str) -> None:
+    """Count a failed identity check against the card and record it; the fifth locks the card."""
+    card_failure_record(card_hash=card_hash)
+    security_event("registration_failed", member=member, reason=reason)
+    until = card_locked_until(card_hash=card_hash)
+    if until is not None:
+        security_event(
+            "registration_locked", member=member, until=jst(until).isoformat(timespec="seconds")
+        )
 
 
 @transaction.atomic

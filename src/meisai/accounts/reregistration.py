@@ -28,6 +28,7 @@ from meisai.accounts.models import Account, Registration
 from meisai.accounts.refusals import Refused
 from meisai.accounts.selectors import registration_for_takeover_token
 from meisai.accounts.tokens import token_issue
+from meisai.audit.security_events import security_event
 from meisai.audit.services import audit_record
 from meisai.clock import jst, now
 from meisai.members.models import Member
@@ -104,6 +105,13 @@ def reregistration_hold(*, registration: Registration, moment: dt.datetime) -> N
             "login_id": registration.login_id,
             "takes_effect_at": jst(registration.takes_effect_at),
         },
+    )
+    security_event(
+        "reregistration_held",
+        member=member,
+        login_id=registration.login_id,
+        takes_effect_at=jst(registration.takes_effect_at).isoformat(timespec="seconds"),
+        notified=len(addresses),
     )
     audit_record(
         actor=registration.login_id,
@@ -215,6 +223,12 @@ def _end(registration: Registration, *, ending: str, moment: dt.datetime) -> Non
     registration.ending = ending
     registration.takeover_token_hash = None
     registration.save(update_fields=["state", "cancelled_at", "ending", "takeover_token_hash"])
+    security_event(
+        "reregistration_ended",
+        member=registration.member,
+        login_id=registration.login_id,
+        ending=ending,
+    )
     audit_record(
         actor=registration.login_id if ending != Registration.Ending.OWNER else "owner-notice",
         action="account_reregistration_end",

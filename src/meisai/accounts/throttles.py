@@ -3,32 +3,27 @@ recovery or fail a login, and how many login IDs one client may fail on and how 
 may fail on one login ID (SPEC 3.4, 3.5, 3.10).
 
 Hits are rows in the database (``ThrottleHit``) so that every web worker sees the same counts.
-The client is the address ``client_address`` reads: the connection's (``REMOTE_ADDR``), or,
-behind ``MEISAI_TRUSTED_PROXIES`` reverse proxies, the one the outermost of them saw in
-``X-Forwarded-For``. A refused request answers 429 with ``Retry-After`` (``Throttled``) and is
+The client is the address ``core.clients.client_address`` reads: the connection's
+(``REMOTE_ADDR``), or, behind ``MEISAI_TRUSTED_PROXIES`` reverse proxies, the one the outermost
+of them saw in ``X-Forwarded-For``. A refused request answers 429 with ``Retry-After`` (``Throttled``) and is
 written to the ``meisai.security`` log (``throttle_refused``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import logging
 import math
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Min
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 from meisai.accounts.login_ids import login_id_key
 from meisai.accounts.models import ThrottleHit
+from meisai.audit.security_events import security_event
 from meisai.clock import now
-from meisai.core.logging import request_id_var
 from meisai.core.middleware import path_for_log
-
-security_log = logging.getLogger("meisai.security")
 
 #: scope → (requests allowed, per window).
 THROTTLES: dict[str, tuple[int, dt.timedelta]] = {
@@ -61,8 +56,6 @@ THROTTLES: dict[str, tuple[int, dt.timedelta]] = {
 #: counted under (the table's scope column is 30 characters; the digests are 24).
 _IDS_OF_CLIENT = "ids:"
 _CLIENTS_OF_ID = "ips:"
-#: The client column is 64 characters; an IP address is at most 45.
-_CLIENT_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -72,33 +65,6 @@ class Throttled:
 
     scope: str
     retry_after: int
-
-
-def client_address(request: HttpRequest) -> str:
-    """The address a request is counted (and logged and audited) under.
-
-    With ``MEISAI_TRUSTED_PROXIES`` = N > 0, each of the N proxies appends the address it was
-    connected from to ``X-Forwarded-For``, so the Nth entry from the right is the one the
-    outermost proxy saw: the client. Entries further left were written by the client and prove
-    nothing. When the header has fewer than N entries, or that entry is not an IP address, the
-    request did not come through every proxy as configured; it is counted under the connection's
-    address (a proxy's, shared with others), never under anything the client could choose.
-    With 0 the header is ignored: without a proxy, any client could write it.
-    """
-    connection = str(request.META.get("REMOTE_ADDR") or "unknown")[:_CLIENT_LENGTH]
-    proxies = int(getattr(settings, "MEISAI_TRUSTED_PROXIES", 0))
-    if proxies <= 0:
-        return connection
-    # Several headers of the same name arrive joined by commas, in order.
-    entries = [e.strip() for e in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    entries = [e for e in entries if e]
-    if len(entries) < proxies:
-        return connection
-    try:
-        # Normalised, so that one IPv6 address written two ways counts once.
-        return str(ipaddress.ip_address(entries[-proxies]))
-    except ValueError:
-        return connection
 
 
 def _digest(value: str) -> str:
@@ -210,15 +176,12 @@ def throttle_refused(
 ) -> None:
     """Write the security event of a refused request: scope, client address, request id and,
     for a login, the login ID typed (never a password: it is not passed here)."""
-    event = {
-        "event": "throttled",
-        "scope": throttled.scope,
-        "client": client,
-        "retry_after": throttled.retry_after,
+    security_event(
+        "throttled",
+        login_id=login_id or "",
+        scope=throttled.scope,
+        counted_as=client,
+        retry_after=throttled.retry_after,
         # The path of an emailed link carries its token: logged masked, as the request log does.
-        "path": path_for_log(request),
-        "request_id": request_id_var.get(),
-    }
-    if login_id is not None:
-        event["login_id"] = login_id
-    security_log.warning("throttled %s %s", throttled.scope, client, extra=event)
+        path=path_for_log(request),
+    )

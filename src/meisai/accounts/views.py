@@ -51,6 +51,7 @@ from meisai.accounts.middleware import PENDING_LOGIN_KEY
 from meisai.accounts.models import Account, AccountToken, Registration
 from meisai.accounts.passwords import owner_of
 from meisai.accounts.refusals import Refused
+from meisai.core.clients import client_address
 
 CONSENT_KEY = "meisai_registration_consent"
 REGISTRATION_KEY = "meisai_registration"
@@ -86,7 +87,7 @@ def _too_many(request: HttpRequest, throttled: throttles.Throttled | None = None
 
 def _throttled(request: HttpRequest, scope: str) -> HttpResponse | None:
     """Count the request against the client's ``scope``; the 429 answer when it is used up."""
-    client = throttles.client_address(request)
+    client = client_address(request)
     if throttles.throttle_allows(scope=scope, client=client):
         return None
     refusal = throttles.throttle_refusal(scope=scope, client=client)

@@ -28,3 +28,27 @@ class AuditEntry(models.Model):
         ordering = ["-at", "-id"]
         verbose_name = "監査ログ"
         verbose_name_plural = "監査ログ"
+
+
+class SecurityEvent(models.Model):
+    """One security event about a member's account (SPEC 3.10): a login or a failed one, a
+    lockout, a reset, a change of credentials or address, a registration failure or lock, a
+    re-registration, a view or download of a statement. Written by ``security_event`` together
+    with its JSON log line, and shown to staff on the member's page. Never holds a card number,
+    a password, a link or a code."""
+
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=40)
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="security_events"
+    )
+    login_id = models.CharField(max_length=20, blank=True)
+    client = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=64)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["member", "at"])]
+        verbose_name = "セキュリティイベント"
+        verbose_name_plural = "セキュリティイベント"

@@ -17,10 +17,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from meisai.accounts.throttles import client_address
-from meisai.audit.models import AuditEntry
+from meisai.audit.models import AuditEntry, SecurityEvent
+from meisai.audit.security_events import KINDS
 from meisai.audit.services import audit_record
 from meisai.clock import now
+from meisai.core.clients import client_address
 from meisai.core.models import Job
 from meisai.imports.models import ImportBatch
 from meisai.members.models import Card, DeliveryPreference, Member, Phone, Product
@@ -145,6 +146,38 @@ class DeliveryPreferenceInline(admin.TabularInline):
         return False
 
 
+class SecurityEventInline(admin.TabularInline):
+    """The account's security events (SPEC 3.10), newest first: the latest 50 on the page."""
+
+    model = SecurityEvent
+    fields = ("at", "what", "login_id", "client", "detail", "request_id")
+    readonly_fields = fields
+    ordering = ("-at", "-id")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name = "セキュリティイベント"
+    verbose_name_plural = "セキュリティイベント(新しい順、最大50件)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SecurityEvent]:
+        newest = super().get_queryset(request).order_by("-at", "-id")
+        return newest.filter(pk__in=list(newest.values_list("pk", flat=True)[:50]))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Part of the member's record: whoever may view the member sees them.
+        return request.user.has_perm("members.view_member")
+
+    @admin.display(description="内容")
+    def what(self, event: SecurityEvent) -> str:
+        return KINDS.get(event.kind, event.kind)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Member)
 class MemberAdmin(AuditedViewsMixin, ReadOnlyAdmin):
     audit_action = "member"
@@ -152,7 +185,7 @@ class MemberAdmin(AuditedViewsMixin, ReadOnlyAdmin):
     list_filter = ("status", "program_excluded", "fee_exempt", "paper_required")
     search_fields = ("=member_no", "name_kana")
     show_full_result_count = False
-    inlines = (CardInline, PhoneInline, DeliveryPreferenceInline)
+    inlines = (CardInline, PhoneInline, DeliveryPreferenceInline, SecurityEventInline)
     exclude = ()
 
     def audit_member(self, obj: Member) -> Member:

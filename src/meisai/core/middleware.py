@@ -2,7 +2,7 @@
 
 ``RequestIdMiddleware`` (first in ``MIDDLEWARE``) gives every request an id — the caller's
 ``X-Request-ID`` when it is well formed (a proxy or load balancer that already set one), a new
-random one otherwise — puts it on every log line written while serving the request, returns it
+random one otherwise — and reads the client's address (``core.clients``); puts the id on every log line written while serving the request, returns it
 in the ``X-Request-ID`` response header, and writes one log line per request with its method,
 path (never the query string, and with the single-use token of an emailed link replaced by
 ``[token]``: a logged link would let a log reader reset a password), status and duration.
@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from meisai.core.clients import client_address, client_var
 from meisai.core.logging import request_id_var
 
 logger = logging.getLogger("meisai.request")
@@ -47,6 +48,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = request_id_for(request)
         token = request_id_var.set(request_id)
+        client = client_var.set(client_address(request))
         started = time.perf_counter()
         try:
             response = self.get_response(request)
@@ -66,4 +68,5 @@ class RequestIdMiddleware:
             )
             return response
         finally:
+            client_var.reset(client)
             request_id_var.reset(token)

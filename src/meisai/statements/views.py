@@ -6,6 +6,8 @@ the formatting, chart, PDF and CSV modules turn it into output.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,6 +16,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_safe
 
 from meisai import billing_calendar
+from meisai.audit.security_events import security_event
 from meisai.billing_calendar import BillingMonth
 from meisai.core.member_access import member_required, request_member
 from meisai.core.views import server_error_page
@@ -65,6 +68,16 @@ def statement_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _viewed(kind: str, request: HttpRequest, **detail: Any) -> None:
+    """The security event of a member opening or downloading a statement (SPEC 3.10)."""
+    security_event(
+        kind,
+        member_id=getattr(request.user, "member_id", None),
+        login_id=getattr(request.user, "login_id", ""),
+        **detail,
+    )
+
+
 def _statement_or_404(member: Member, month: BillingMonth) -> Statement:
     statement = selectors.published_statement(member=member, month=month)
     if statement is None:
@@ -87,6 +100,7 @@ def statement_detail(request: HttpRequest, month: BillingMonth) -> HttpResponse:
         view = selectors.statement_view(statement=statement)
         body = render_to_string("statements/_statement_body.html", {"view": view, "s": statement})
         cache.set(key, body, timeout=60 * 60 * 24)
+    _viewed("statement_viewed", request, month=str(month))
     return render(
         request,
         "statements/detail.html",
@@ -110,6 +124,7 @@ def statement_pdf_download(request: HttpRequest, month: BillingMonth) -> HttpRes
             message="申し訳ございません。PDFをご用意できませんでした。"
             "お手数ですが、画面の明細をご覧いただくか、しばらくしてからお試しください。",
         )
+    _viewed("statement_pdf", request, month=str(month))
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = csv_export.content_disposition(
         filename=f"ご利用代金明細書_{month.label}.pdf", fallback=f"meisai-{month}.pdf"
@@ -142,6 +157,7 @@ def _csv_response(
 def statement_csv_download(request: HttpRequest, month: BillingMonth) -> StreamingHttpResponse:
     member = request_member(request)
     statement = _statement_or_404(member, month)
+    _viewed("statement_csv", request, month=str(month), encoding=_csv_encoding(request))
     return _csv_response(
         request,
         [statement],
@@ -156,6 +172,7 @@ def statements_csv_download(request: HttpRequest) -> StreamingHttpResponse:
     """Every visible statement in one file, oldest first."""
     member = request_member(request)
     statements = list(selectors.published_statements(member=member).order_by("billing_month"))
+    _viewed("statement_csv", request, month="all", encoding=_csv_encoding(request))
     return _csv_response(
         request,
         statements,
