@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from meisai import card_numbers
 
 
@@ -19,3 +22,46 @@ def test_hash_is_keyed(settings):
 
 def test_mask_shows_only_the_last_four():
     assert card_numbers.mask("4980123456789012") == "****-****-****-9012"
+
+
+def test_luhn_valid_knows_a_card_number_from_a_typo():
+    assert card_numbers.luhn_valid("4980000012345670")
+    assert not card_numbers.luhn_valid("4980000012345678")
+    assert card_numbers.luhn_valid("４９８０００００１２３４５６７０")
+
+
+def test_error_messages_mask_every_run_of_digits_that_holds_a_luhn_valid_number():
+    assert card_numbers.mask_card_numbers("note 4980-0000-1234-5670 here") == (
+        "note ****-****-****-5670 here"
+    )
+    assert card_numbers.mask_card_numbers("4980 0000 1234 5670") == "****-****-****-5670"
+    assert card_numbers.mask_card_numbers("４９８０－００００－１２３４－５６７０") == (
+        "****-****-****-5670"
+    )
+    # Glued to other digits it is a card number still, and the whole run goes.
+    assert card_numbers.mask_card_numbers("x124980000012345670y") == "x****-****-****-5670y"
+    # A run that fails Luhn is masked still when 13–19 digits of it pass: "4980000012345678"
+    # fails, "4980000012345" in it passes.
+    assert card_numbers.mask_card_numbers("4980000012345678") == "****-****-****-5678"
+    # No stretch passes, or too short: left as they are.
+    assert card_numbers.mask_card_numbers("ID 4980000012342") == "ID 4980000012342"
+    assert card_numbers.mask_card_numbers("9" * 20) == "9" * 20
+    assert card_numbers.mask_card_numbers("498000001234") == "498000001234"
+    # The logs mask every run of 13–19 digits, Luhn or not.
+    assert card_numbers.mask_in_text("ID 4980000012342") == "ID ****-****-****-2342"
+
+
+@given(st.text(alphabet="0123456789", max_size=45))
+def test_holds_card_number_agrees_with_checking_every_stretch(digits):
+    every_stretch = any(
+        card_numbers.luhn_valid(digits[start : start + length])
+        for length in range(card_numbers.MIN_DIGITS, card_numbers.MAX_DIGITS + 1)
+        for start in range(len(digits) - length + 1)
+    )
+    assert card_numbers.holds_card_number(digits) is every_stretch
+
+
+@given(st.text(max_size=60))
+def test_masked_text_holds_no_card_number(text):
+    masked = card_numbers.mask_card_numbers(text)
+    assert card_numbers.mask_card_numbers(masked) == masked

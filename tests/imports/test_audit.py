@@ -140,7 +140,10 @@ def test_an_import_whose_audit_row_cannot_be_written_keeps_nothing(importer, mem
 
     monkeypatch.setattr("meisai.imports.services.audit_record", audit_trail_unavailable)
     path = importer.write(USAGE_HEADER, usage_row(), usage_row(line_no="2"))
-    with pytest.raises(DatabaseError):
-        importer.run("usage", path)
-    # The rows and their audit row are one transaction: no record, no rows.
+    assert importer.refused("usage", path) == [
+        f"{path}: the import stopped on an unexpected error, nothing was kept "
+        "(DatabaseError: the audit trail cannot be written)"
+    ]
+    # The rows and their audit row are one transaction: no record, no rows; the batch says why.
     assert UsageLine.objects.count() == 0
+    assert ImportBatch.objects.get(file_name=str(path)).status == ImportBatch.Status.FAILED

@@ -48,7 +48,7 @@ REFUSED = [
     ({"line_no": "-1"}, "line_no", "-1", "not a positive whole number"),
     ({"line_no": "1.5"}, "line_no", "1.5", "not a positive whole number"),
     ({"line_no": ""}, "line_no", "", "not a positive whole number"),
-    ({"line_no": "1234567890"}, "line_no", "1234567890", "not a positive whole number"),
+    ({"line_no": "3000000000"}, "line_no", "3000000000", "too large: at most 2,147,483,647"),
     # use_date
     ({"use_date": ""}, "use_date", "", "empty: a use date is required"),
     ({"use_date": "2024/12/03"}, "use_date", "2024/12/03", "not a date in the form YYYY-MM-DD"),

@@ -1,10 +1,16 @@
 """Reading a core-system CSV file: bytes → text → header-checked rows, and the error lines.
 
 Everything here is about the file, not the business: encodings (UTF-8 with or without BOM,
-cp932), the header, rows cut off mid-way, full-width digits, and the one error format every
+cp932; UTF-16 and binary files refused), the header, rows cut off mid-way, NUL characters,
+full-width digits, whole numbers within their column's bounds, and the one error format every
 import speaks (SPEC 4.1)::
 
     FILE:LINE: column COLUMN: value 'VALUE': what is wrong
+    FILE: what is wrong                      (the file as a whole)
+
+Whatever the file holds, an error line is one line a person may read: control characters are
+escaped (``\\x00``), long values shortened, and every card number (a run of 13–19 digits passing
+the Luhn check) masked, in the value and everywhere else in the line (SPEC 3.10).
 
 Per-row helpers are written for speed: the usage file has a million rows, so they use
 precompiled regular expressions and small caches instead of general parsers.
@@ -21,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from meisai.card_numbers import mask
+from meisai.card_numbers import mask, mask_card_numbers
 from meisai.clock import JST
 from meisai.core.text import to_half_width
 
@@ -32,7 +38,6 @@ ENCODINGS = ("utf-8", "cp932")
 STORED_PROBLEMS = 200
 
 _INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
-_UNSIGNED_RE = re.compile(r"[0-9]+", re.ASCII)
 _DECIMAL_RE = re.compile(r"-?[0-9,]*\.[0-9]*", re.ASCII)
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)
@@ -42,30 +47,59 @@ _DATETIME_RE = re.compile(
 )
 
 
+#: Characters an error line shows escaped: C0 and C1 controls (NUL, line breaks, the separators
+#: ``str.splitlines`` breaks on), line and paragraph separators, and the invisible ones that
+#: reorder or hide text (zero-width, bidirectional controls, a BOM inside the text).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+#: How many characters of a value an error line shows.
+_SHOWN = 60
+
+
 class FieldError(ValueError):
     """A field's value is wrong; the message says what, in a few words."""
 
 
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    code = ord(char)
+    return _ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line a person can read: every control or invisible character escaped
+    (``\\x00``, ``\\n``, ``\\u2028``), every card number masked."""
+    return mask_card_numbers(_UNPRINTABLE.sub(_escape, text))
+
+
 def show_value(value: str, *, card: bool = False) -> str:
-    """The value as an error line shows it: card numbers masked, long text shortened."""
+    """The value as an error line shows it: card numbers masked, controls escaped, long text
+    shortened."""
     if card:
-        return mask(value) if value.strip() else ""
-    text = value.replace("\r", "\\r").replace("\n", "\\n")
-    return text if len(text) <= 60 else text[:57] + "..."
+        return printable(mask(value)) if value.strip() else ""
+    # Masked before it is shortened, so that no card number is cut to a stub that no longer
+    # looks like one. Twice the shown length is enough to look at: a card number (at most 19
+    # digits and 18 separators) that starts in the shown part ends inside it.
+    text = printable(value[: _SHOWN * 2])
+    return text if len(text) <= _SHOWN and len(value) <= _SHOWN * 2 else text[:57] + "..."
 
 
 @dataclass
 class Problems:
-    """Every problem found in one file, already formatted as error lines."""
+    """Every problem found in one file, already formatted as error lines (:func:`printable`)."""
 
     file_name: str
     entries: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, line: int, column: str, value: str, message: str, *, card: bool = False) -> None:
+        """A problem of one field: ``FILE:LINE: column COLUMN: value 'VALUE': message``."""
         shown = show_value(value, card=card)
-        self.entries.append(
-            (line, f"{self.file_name}:{line}: column {column}: value '{shown}': {message}")
-        )
+        text = f"{self.file_name}:{line}: column {show_value(column)}: value '{shown}': {message}"
+        self.entries.append((line, printable(text)))
+
+    def add_file(self, message: str) -> None:
+        """A problem of the file as a whole: ``FILE: message``, before every line's."""
+        self.entries.append((0, printable(f"{self.file_name}: {message}")))
 
     @property
     def lines(self) -> list[str]:
@@ -94,16 +128,41 @@ def decode(data: bytes, *, encoding: str | None, problems: Problems) -> tuple[st
     """The file as text and the encoding it was read in.
 
     Detection: a UTF-8 byte order mark, else valid UTF-8, else cp932 (Shift_JIS as Windows
-    writes it). A BOM is dropped whatever ``--encoding`` says.
+    writes it). A BOM is dropped whatever ``--encoding`` says. UTF-16 (with or without its
+    BOM) and binary files are refused as a whole.
     """
     if encoding not in (None, *ENCODINGS):
         raise ValueError(f"unsupported encoding {encoding!r}; use utf-8 or cp932")
+    _refuse_utf16(data, problems)
     if data.startswith(codecs.BOM_UTF8):
         if encoding == "cp932":
             problems.add(1, "-", "BOM", "the file starts with a UTF-8 BOM but cp932 was given")
             raise ImportRefused(problems)
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
-    candidates = [encoding] if encoding else list(ENCODINGS)
+        text, _ = _decode_as(data[len(codecs.BOM_UTF8) :], ["utf-8"], problems)
+        return text, "utf-8-sig"
+    return _decode_as(data, [encoding] if encoding else list(ENCODINGS), problems)
+
+
+def _refuse_utf16(data: bytes, problems: Problems) -> None:
+    """UTF-16 and binary files, which would decode (ASCII in UTF-16 is valid UTF-8, one NUL
+    after each letter) into a header of NUL-riddled names: refused as a whole, saying why."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        problems.add_file(
+            "the file is UTF-16 (it starts with a UTF-16 byte order mark): "
+            "save it as UTF-8 or cp932"
+        )
+        raise ImportRefused(problems)
+    end = data.find(b"\n")
+    if b"\x00" in data[: end if end >= 0 else len(data)]:
+        problems.add_file(
+            "the header row holds NUL bytes: the file looks like UTF-16 or binary; "
+            "save it as UTF-8 or cp932"
+        )
+        raise ImportRefused(problems)
+
+
+def _decode_as(data: bytes, candidates: list[str], problems: Problems) -> tuple[str, str]:
+    """``data`` in the first of ``candidates`` that reads it whole, and that candidate."""
     first_error: UnicodeDecodeError | None = None
     for candidate in candidates:
         try:
@@ -180,13 +239,17 @@ def csv_rows(text: str) -> Any:
     return csv.reader(io.StringIO(text, newline=""), strict=True)
 
 
-def data_rows(reader: Any, header: Header, problems: Problems) -> Iterator[tuple[int, list[str]]]:
+def data_rows(
+    reader: Any, header: Header, problems: Problems, *, nul_possible: bool = True
+) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each data row with the header's width; ``reader`` is a
     :func:`csv_rows` reader that has read the header.
 
-    Rows of the wrong width (a file cut off mid-row, a stray comma) and unreadable rows (an
-    unterminated quote) are reported and skipped; blank lines are ignored. The line number is
-    the row's first physical line (a quoted field may span lines).
+    Rows of the wrong width (a file cut off mid-row, a stray comma), unreadable rows (an
+    unterminated quote) and rows with a NUL character in a field (no database column holds
+    one: PostgreSQL refuses it) are reported and skipped; blank lines are ignored. The line
+    number is the row's first physical line (a quoted field may span lines). ``nul_possible``
+    False (the text holds no NUL: one look at the whole file) spares every row that look.
     """
     width = header.width
     line = reader.line_num
@@ -196,17 +259,13 @@ def data_rows(reader: Any, header: Header, problems: Problems) -> Iterator[tuple
         except StopIteration:
             return
         except csv.Error as error:
-            problems.add(
-                line + 1,
-                header.names[0],
-                "",
-                f"the row cannot be read ({error}): an unterminated quote, or the file was cut off",
-            )
+            problems.add(line + 1, header.names[0], "", _unreadable(error))
             return
         start = line + 1
         line = reader.line_num
         if len(row) == width:
-            yield start, row
+            if not (nul_possible and _report_nul(start, row, header, problems)):
+                yield start, row
         elif not row or (len(row) == 1 and not row[0].strip()):
             continue
         elif len(row) < width:
@@ -225,6 +284,29 @@ def data_rows(reader: Any, header: Header, problems: Problems) -> Iterator[tuple
             )
 
 
+def _unreadable(error: csv.Error) -> str:
+    """What an unreadable row is, in a few words."""
+    if "field limit" in str(error):
+        # csv's own bound: a field this long is no value of any column, and reading it whole
+        # would only cost memory.
+        return (
+            f"the row cannot be read: a field is longer than {csv.field_size_limit():,} characters"
+        )
+    return f"the row cannot be read ({error}): an unterminated quote, or the file was cut off"
+
+
+def _report_nul(line: int, row: list[str], header: Header, problems: Problems) -> bool:
+    """Report each field of ``row`` holding a NUL character; whether there was one."""
+    found = False
+    for name, value in zip(header.names, row, strict=True):
+        if "\x00" in value:
+            problems.add(
+                line, name, value, "contains a NUL character: not text (a UTF-16 or binary file?)"
+            )
+            found = True
+    return found
+
+
 # --- field parsers (raise FieldError) ---------------------------------------------------------
 
 
@@ -235,22 +317,34 @@ def half(text: str) -> str:
     return text.strip()
 
 
-def parse_int(text: str, *, what: str = "a whole number") -> int:
+def within(value: str, bounds: tuple[int, int]) -> int:
+    """The whole number ``value`` writes (an optional ``-``, then ASCII digits), refused when
+    outside ``bounds`` (its column's, from :mod:`meisai.imports.columns`)."""
+    low, high = bounds
+    digits = value.lstrip("-").lstrip("0")
+    # More digits than either bound has: outside, whatever they are. Checked before int(),
+    # which Python itself refuses for thousands of digits.
+    if len(digits) > len(str(max(-low, high))):
+        number = low - 1 if value.startswith("-") else high + 1
+    else:
+        number = int(value)
+    if number > high:
+        raise FieldError(f"too large: at most {high:,}")
+    if number < low:
+        raise FieldError(f"too small: at least {low:,}")
+    return number
+
+
+def parse_int(text: str, *, bounds: tuple[int, int], what: str = "a whole number") -> int:
+    """A whole number in any width within ``bounds`` (its column's)."""
     value = half(text)
     if _INT_RE.fullmatch(value):
-        return int(value)
+        return within(value, bounds)
     if _DECIMAL_RE.fullmatch(value):
         raise FieldError("has a decimal point: amounts are whole yen")
     if not value:
         raise FieldError(f"empty: {what} is required")
     raise FieldError(f"not {what}")
-
-
-def parse_positive(text: str) -> int:
-    value = half(text)
-    if _UNSIGNED_RE.fullmatch(value) and int(value) > 0:
-        return int(value)
-    raise FieldError("not a positive whole number")
 
 
 def parse_flag(text: str) -> bool:
@@ -331,10 +425,16 @@ def parse_moment(text: str) -> dt.datetime:
         raise FieldError("no such date or time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=JST)
+    try:
+        # Stored in UTC: a moment whose UTC is before year 1 or after 9999 is no datetime.
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise FieldError("out of range (years 1 to 9999 in UTC)") from None
     return moment
 
 
 def text_field(text: str, *, max_length: int, required: bool) -> str:
+    """Text, surrounding spaces removed, at most ``max_length`` (its column's) characters."""
     value = text.strip()
     if required and not value:
         raise FieldError("empty: a value is required")

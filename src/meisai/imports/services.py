@@ -5,6 +5,12 @@ no-op, decodes it, checks the header, hands the rows to the kind's format module
 ``ImportBatch`` whatever happens. The format module's writes run in one transaction: one bad row
 and nothing from the file is kept.
 
+Whatever the file holds, an import ends in one of two ways: an ``ImportOutcome``, or
+:class:`ImportRefused` with one line per problem, its batch ended failed with those lines. An
+error nobody foresaw (a bug, a database error) is no exception to that: the transaction undoes
+every row, the batch ends failed with one line naming the error, and ``ImportRefused`` carries
+that line to the caller; no batch is ever left running and no traceback reaches an operator.
+
 An import that keeps its rows writes its audit row (``import_<kind>``: file, SHA-256, counts,
 batch) in that same transaction, so the rows and their record commit or roll back together. A
 run that keeps nothing — a dry run, a refused file, the same file again — has nothing to audit;
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -35,6 +43,8 @@ from meisai.imports.reading import (
     decode,
     read_header,
 )
+
+logger = logging.getLogger(__name__)
 
 FORMATS: dict[str, ModuleType] = {
     ImportBatch.Kind.PRODUCTS: products,
@@ -75,9 +85,10 @@ def import_file(
     progress: bool = True,
 ) -> ImportOutcome:
     """Import one file of ``kind``; raise :class:`ImportRefused` (after recording the failed
-    batch) when any row is wrong."""
+    batch) when any row is wrong or the import fails for any other reason."""
     fmt = FORMATS[kind]
-    name = str(path)
+    # The name as a person reads it: a path of undecodable bytes keeps them escaped.
+    name = os.fsencode(path).decode("utf-8", errors="backslashreplace")
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     batch = ImportBatch(
@@ -87,35 +98,67 @@ def import_file(
         actor=(actor or default_actor())[:150],
         started_at=now(),
     )
-    previous = (
-        ImportBatch.objects.filter(kind=kind, file_sha256=digest, status=ImportBatch.Status.DONE)
-        .order_by("-started_at")
-        .first()
-    )
+    previous = _imported_before(kind, digest)
     if previous is not None:
         return _record_unchanged(batch, previous)
 
     problems = Problems(name)
     try:
-        text, batch.encoding = decode(data, encoding=encoding, problems=problems)
+        return _import(
+            fmt,
+            batch,
+            data,
+            encoding=encoding,
+            dry_run=dry_run,
+            progress=progress,
+            problems=problems,
+        )
     except ImportRefused:
         _record_failure(batch, problems)
         raise
+    except IntegrityError as error:
+        # The same file was imported by someone else meanwhile (file_imported_once).
+        previous = _imported_before(kind, digest)
+        if previous is None:
+            raise _refuse_unexpected(batch, problems, error) from error
+        return _record_unchanged(batch, previous)
+    except Exception as error:
+        # The one place that catches everything, on purpose: whatever went wrong, the
+        # transaction has undone the rows, and the batch must not stay "running" for ever.
+        raise _refuse_unexpected(batch, problems, error) from error
+    except KeyboardInterrupt:
+        problems.add_file("the import was interrupted; nothing was kept")
+        _record_failure(batch, problems)
+        raise
+
+
+def _import(
+    fmt: ModuleType,
+    batch: ImportBatch,
+    data: bytes,
+    *,
+    encoding: str | None,
+    dry_run: bool,
+    progress: bool,
+    problems: Problems,
+) -> ImportOutcome:
+    """Decode, check and load the file in one transaction; :class:`ImportRefused` when any
+    problem was found (the caller records the failed batch)."""
+    text, batch.encoding = decode(data, encoding=encoding, problems=problems)
     batch.save()
     reader = csv_rows(text)
-    counts = Counts()
+    header = read_header(reader, required=fmt.REQUIRED, optional=fmt.OPTIONAL, problems=problems)
     try:
-        header = read_header(
-            reader, required=fmt.REQUIRED, optional=fmt.OPTIONAL, problems=problems
-        )
         with (
-            progress_report(f"取込 {kind}", total=text.count("\n"), enabled=progress) as advance,
+            progress_report(
+                f"取込 {batch.kind}", total=text.count("\n"), enabled=progress
+            ) as advance,
             transaction.atomic(),
         ):
             parsed = ParsedFile(
-                name=name,
+                name=problems.file_name,
                 header=header,
-                rows=data_rows(reader, header, problems),
+                rows=data_rows(reader, header, problems, nul_possible="\x00" in text),
                 problems=problems,
                 size_hint=len(data),
                 advance=advance,
@@ -134,18 +177,36 @@ def import_file(
             _audit_import(batch)
     except _DryRunRollback:
         batch.save()
-    except ImportRefused:
-        _record_failure(batch, problems)
-        raise
-    except IntegrityError:
-        # The same file was imported by someone else meanwhile (file_imported_once).
-        previous = ImportBatch.objects.filter(
-            kind=kind, file_sha256=digest, status=ImportBatch.Status.DONE
-        ).first()
-        if previous is None:
-            raise
-        return _record_unchanged(batch, previous)
     return ImportOutcome(batch=batch, counts=counts)
+
+
+def _imported_before(kind: str, digest: str) -> ImportBatch | None:
+    """The batch that imported this very file (same kind, same SHA-256), if any."""
+    return (
+        ImportBatch.objects.filter(kind=kind, file_sha256=digest, status=ImportBatch.Status.DONE)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def _refuse_unexpected(batch: ImportBatch, problems: Problems, error: Exception) -> ImportRefused:
+    """End the batch failed with one line naming ``error``, and the refusal that carries it."""
+    problems.add_file(
+        f"the import stopped on an unexpected error, nothing was kept ({_one_line(error)})"
+    )
+    _record_failure(batch, problems)
+    # One line for the operator; the traceback only for whoever debugs (MEISAI_LOG_LEVEL=DEBUG),
+    # masked like every log line.
+    logger.error("import batch %s: %s", batch.pk, problems.lines[0])
+    logger.debug("import batch %s: the unexpected error", batch.pk, exc_info=error)
+    return ImportRefused(problems)
+
+
+def _one_line(error: Exception) -> str:
+    """``Type: first line of the message``, at most 200 characters of it."""
+    text = str(error).strip()
+    first = text.splitlines()[0][:200] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def _finish(batch: ImportBatch, counts: Counts, status: str) -> None:

@@ -25,14 +25,19 @@ from meisai.accounts.login_ids import (
     login_id_problem,
 )
 from meisai.accounts.models import Account, Enrollment
+from meisai.imports.columns import max_length
 from meisai.imports.formats import Counts, ParsedFile, chunked
-from meisai.imports.formats.members import parse_member_no
+from meisai.imports.formats.members import parse_email, parse_member_no
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import FieldError, ImportRefused, half, parse_moment, text_field
 from meisai.members.models import Member
 
 REQUIRED = ("member_no", "login_id", "password_hash", "personal_message", "email", "enrolled_at")
 OPTIONAL: tuple[str, ...] = ()
+
+_PASSWORD_MAX = max_length(Account, "password")
+_MESSAGE_MAX = max_length(Account, "personal_message")
+_EMAIL_MAX = max_length(Account, "email")
 
 
 def parse_login_id(text: str) -> str:
@@ -52,6 +57,9 @@ def parse_login_id(text: str) -> str:
 def _password_hash(text: str) -> str:
     """A hash meisai can check; it is wrapped in Argon2id only when its row is stored."""
     value = text.strip()
+    # A current hash (Argon2, scrypt) is stored as it came: it must fit the column itself.
+    if len(value) > _PASSWORD_MAX:
+        raise FieldError(f"longer than {_PASSWORD_MAX} characters")
     try:
         legacy_hash_check(value)
     except LegacyHashTooLong as error:
@@ -73,15 +81,13 @@ class _Row:
 
 
 def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
-    from meisai.imports.formats.members import _email
-
     header, problems = file.header, file.problems
     parsers = {
         "member_no": parse_member_no,
         "login_id": parse_login_id,
         "password_hash": _password_hash,
-        "personal_message": lambda t: text_field(t, max_length=20, required=True),
-        "email": _email,
+        "personal_message": lambda t: text_field(t, max_length=_MESSAGE_MAX, required=True),
+        "email": lambda t: parse_email(t, max_length=_EMAIL_MAX),
         "enrolled_at": parse_moment,
     }
     rows: list[_Row] = []

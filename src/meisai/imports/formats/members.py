@@ -25,6 +25,7 @@ from django.core.validators import validate_email
 from meisai import card_numbers
 from meisai.clock import today_jst
 from meisai.core.text import normalize_digits, to_half_width
+from meisai.imports.columns import max_length
 from meisai.imports.formats import Counts, ParsedFile, chunked
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import (
@@ -36,6 +37,7 @@ from meisai.imports.reading import (
     Problems,
     half,
     parse_flag,
+    show_value,
     text_field,
 )
 from meisai.members.models import Card, Member, Phone, Product
@@ -81,6 +83,10 @@ MEMBER_NO_RE = re.compile(r"[0-9A-Za-z]{1,20}", re.ASCII)
 _POSTAL_RE = re.compile(r"([0-9]{3})-?([0-9]{4})", re.ASCII)
 _PHONE_RE = re.compile(r"0[0-9]{9,10}", re.ASCII)
 _KANA_RE = re.compile(r"[\u30a0-\u30ff\u3000 ]+")
+_NAME_KANJI_MAX = max_length(Member, "name_kanji")
+_NAME_KANA_MAX = max_length(Member, "name_kana")
+_ADDRESS_MAX = max_length(Member, "address")
+_EMAIL_MAX = max_length(Member, "email")
 
 
 def parse_member_no(text: str) -> str:
@@ -114,18 +120,22 @@ def _kana(text: str) -> str:
         raise FieldError("empty: a value is required")
     if not _KANA_RE.fullmatch(value):
         raise FieldError("not katakana")
-    if len(value) > 100:
-        raise FieldError("longer than 100 characters")
+    if len(value) > _NAME_KANA_MAX:
+        raise FieldError(f"longer than {_NAME_KANA_MAX} characters")
     return value
 
 
-def _email(text: str) -> str:
+def parse_email(text: str, *, max_length: int = _EMAIL_MAX) -> str:
+    """Empty, or an email address of at most ``max_length`` (its column's) characters:
+    ``validate_email`` alone allows 320, more than an ``EmailField`` holds."""
     value = half(text)
     if value:
         try:
             validate_email(value)
         except ValidationError:
             raise FieldError("not an email address") from None
+        if len(value) > max_length:
+            raise FieldError(f"longer than {max_length} characters")
     return value
 
 
@@ -163,14 +173,14 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     expiry = MonthParser()
     today = today_jst()
     parsers: dict[str, Callable[[str], object]] = {
-        "name_kanji": lambda t: text_field(t, max_length=100, required=True),
+        "name_kanji": lambda t: text_field(t, max_length=_NAME_KANJI_MAX, required=True),
         "name_kana": _kana,
         "birth_date": birth,
         "postal_code": _postal,
-        "address": lambda t: text_field(t, max_length=200, required=False),
+        "address": lambda t: text_field(t, max_length=_ADDRESS_MAX, required=False),
         "phone_home": _phone,
         "phone_mobile": _phone,
-        "email": _email,
+        "email": parse_email,
         "status": _status,
         "cancelled_on": lambda t: cancelled(t) if half(t) else None,
         "fee_exempt": parse_flag,
@@ -215,7 +225,8 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
                     column,
                     raw[column],
                     f"differs from line {known.line} of the same member_no "
-                    f"('{known.raw[column]}'): member fields must agree on every card row",
+                    f"('{show_value(known.raw[column])}'): member fields must agree on every "
+                    "card row",
                 )
                 break
         else:

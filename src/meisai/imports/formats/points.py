@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from meisai.imports.columns import integer_range
 from meisai.imports.formats import Counts, ParsedFile, chunked
 from meisai.imports.formats.members import parse_member_no
 from meisai.imports.models import ImportBatch
@@ -31,8 +32,12 @@ class _Row:
     expires_on: dt.date | None
 
 
-def _points(text: str) -> int:
-    value = parse_int(text, what="a whole number of points")
+_BALANCE = integer_range(PointBalance, "balance")
+_EXPIRING = integer_range(PointBalance, "expiring_points")
+
+
+def _points(text: str, *, bounds: tuple[int, int]) -> int:
+    value = parse_int(text, bounds=bounds, what="a whole number of points")
     if value < 0:
         raise FieldError("negative: points are never below zero")
     return value
@@ -52,8 +57,8 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         parsers: dict[str, Callable[[str], object]] = {
             "member_no": parse_member_no,
             "as_of": date,
-            "balance": _points,
-            "expiring_points": _points,
+            "balance": lambda t: _points(t, bounds=_BALANCE),
+            "expiring_points": lambda t: _points(t, bounds=_EXPIRING),
             "expires_on": lambda t: date(t) if half(t) else None,
         }
         for column, parse in parsers.items():

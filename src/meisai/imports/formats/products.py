@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from meisai.imports.columns import max_length
 from meisai.imports.formats import Counts, ParsedFile
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import FieldError, ImportRefused, half, parse_flag, text_field
@@ -13,6 +14,7 @@ REQUIRED = ("product_code", "name", "program_excluded")
 OPTIONAL: tuple[str, ...] = ()
 
 _CODE_RE = re.compile(r"[0-9A-Za-z_-]{1,20}", re.ASCII)
+_NAME_MAX = max_length(Product, "name")
 
 
 def parse_code(text: str) -> str:
@@ -44,7 +46,7 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
             seen[code] = line
         values: list[object] = []
         for column, index, parse in (
-            ("name", i_name, lambda t: text_field(t, max_length=100, required=True)),
+            ("name", i_name, lambda t: text_field(t, max_length=_NAME_MAX, required=True)),
             ("program_excluded", i_excluded, parse_flag),
         ):
             try:

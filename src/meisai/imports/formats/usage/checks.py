@@ -23,8 +23,8 @@ from typing import TypeVar
 
 from meisai import card_numbers
 from meisai.billing_calendar import BillingMonth
-from meisai.imports.formats.usage.table import max_length
-from meisai.imports.reading import FieldError, half
+from meisai.imports.formats.usage.table import integer_range, max_length
+from meisai.imports.reading import FieldError, half, within
 from meisai.statements.models import PaymentType, UserKind
 
 _INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
@@ -38,8 +38,10 @@ _NEEDS_INSTALLMENT = frozenset({PaymentType.INSTALLMENT.value})
 _NO_INSTALLMENT = frozenset({PaymentType.ONCE.value, PaymentType.BONUS.value})
 _MERCHANT_MAX = max_length("merchant")
 _NOTE_MAX = max_length("note")
-#: A line number fits the integer column: at most nine digits.
-_LINE_NO_DIGITS = 9
+_LINE_NO_RANGE = integer_range("line_no")
+#: use_amount and billed_amount share one check (and one memo), so they share one range.
+_AMOUNT_RANGE = integer_range("use_amount")
+assert integer_range("billed_amount") == _AMOUNT_RANGE
 
 
 def check_member_no(raw: str, *, members: Mapping[str, int]) -> int:
@@ -70,9 +72,9 @@ def check_billing_month(raw: str, *, confirmed: set[str]) -> str:
 def check_line_no(raw: str) -> int:
     """A positive whole number that fits the column."""
     text = half(raw)
-    if len(text) <= _LINE_NO_DIGITS and text.isascii() and text.isdigit() and int(text) > 0:
-        return int(text)
-    raise FieldError("not a positive whole number")
+    if not (text.isascii() and text.isdigit()) or within(text, _LINE_NO_RANGE) == 0:
+        raise FieldError("not a positive whole number")
+    return int(text)
 
 
 def check_use_date(raw: str) -> str:
@@ -137,10 +139,11 @@ def check_installment(raw: str, payment: str) -> str:
 
 
 def check_amount(raw: str) -> int:
-    """Whole yen, negative for refunds and corrections (use_amount and billed_amount)."""
+    """Whole yen, negative for refunds and corrections (use_amount and billed_amount), within
+    the column's range."""
     text = half(raw)
     if _INT_RE.fullmatch(text):
-        return int(text)
+        return within(text, _AMOUNT_RANGE)
     if not text:
         raise FieldError("empty: an amount in whole yen is required")
     if _DECIMAL_RE.fullmatch(text):

@@ -10,18 +10,11 @@ writing the column's text.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
 
+from meisai.imports import columns
+from meisai.imports.columns import model_field
 from meisai.statements.models import UsageLine
-
-
-def model_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    """The model's field ``name``, which must be a column of its table."""
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.Field) and field.concrete, name
-    return field
 
 
 def column(model: type[models.Model], name: str) -> str:
@@ -33,9 +26,12 @@ def column(model: type[models.Model], name: str) -> str:
 
 def max_length(name: str) -> int:
     """How many characters the usage table's text column ``name`` holds."""
-    length = model_field(UsageLine, name).max_length
-    assert length is not None, name
-    return length
+    return columns.max_length(UsageLine, name)
+
+
+def integer_range(name: str) -> tuple[int, int]:
+    """The whole numbers the usage table's integer column ``name`` holds."""
+    return columns.integer_range(UsageLine, name)
 
 
 def listed(columns: tuple[str, ...], alias: str = "") -> str:

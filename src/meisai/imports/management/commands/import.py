@@ -17,7 +17,8 @@ from meisai.imports.tasks import import_file_task
 class Command(BaseCommand):
     help = (
         "Import a file from the core card system: products, members, enrollments, usage or "
-        "points (CSV, UTF-8 or cp932). The file is imported whole or not at all."
+        "points (CSV, UTF-8 or cp932). The file is imported whole or not at all; each problem "
+        "is one line (FILE:LINE: column C: value 'V': what is wrong) and the exit status is 1."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,6 +53,15 @@ class Command(BaseCommand):
             )
         except FileNotFoundError as error:
             raise CommandError(f"{options['file']}: no such file") from error
+        except OSError as error:
+            # A directory, no permission, a disk error: one line, like every other problem.
+            raise CommandError(
+                f"{options['file']}: cannot be read ({type(error).__name__})"
+            ) from error
+        except KeyboardInterrupt as interrupted:
+            # The batch was ended failed already; the operator gets a line, not a traceback.
+            message = f"{options['file']}: interrupted; nothing was imported"
+            raise CommandError(message) from interrupted
         except ImportRefused as refused:
             lines = refused.problems.lines
             raise CommandError(
