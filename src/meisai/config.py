@@ -35,6 +35,12 @@ DEBUG: bool = env.bool("MEISAI_DEBUG", default=False)
 SECRET_KEY: str = env.str("SECRET_KEY", default=EMBEDDED_SECRET_KEY)
 CARD_HASH_KEY: str = env.str("CARD_HASH_KEY", default=EMBEDDED_CARD_HASH_KEY)
 DATABASE_URL: str = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'meisai.sqlite3'}")
+#: The database owner's URL, for the commands that change the schema (``meisai migrate``) or
+#: empty it (``flush``). ``DATABASE_URL`` is then the application's role, which reads and writes
+#: rows but owns nothing, so it cannot ``TRUNCATE``, ``ALTER``, disable triggers or drop tables
+#: (docs/deployment.md). Unset, the one role of ``DATABASE_URL`` does everything (the embedded
+#: default).
+MIGRATE_DATABASE_URL: str | None = env.str("MEISAI_MIGRATE_DATABASE_URL", default=None) or None
 EMAIL_URL: str = env.str("EMAIL_URL", default="console:")
 DEFAULT_FROM_EMAIL: str = env.str(
     "MEISAI_FROM_EMAIL", default="WEB請求明細 <noreply@meisai.example.jp>"
@@ -157,6 +163,7 @@ TRUSTED_PROXIES: int = _whole_number(
     "MEISAI_TRUSTED_PROXIES", 0, low=0, high=None, what="a number of proxies, 0 or more"
 )
 
+
 #: The ``EMAIL_URL`` schemes production accepts: a relay. ``console:`` and ``file:`` would write
 #: every message, with its registration link, reset link or login code, to the log or to disk.
 _PRODUCTION_EMAIL_SCHEMES = {"smtp", "smtp+tls", "smtps"}
@@ -186,3 +193,36 @@ def refuse_embedded_secrets() -> None:
         )
     if problems:
         raise ImproperlyConfigured("production refuses to start: " + "; ".join(problems))
+
+
+# --- the two database roles ----------------------------------------------------------------------
+
+
+def _check_database_roles() -> None:
+    """The owner's URL must name the very database the application uses, each with its user:
+    migrating one database while the application runs on another, or granting rows to a role
+    nobody named, is never what was meant. Only the parts are named, never the passwords."""
+    if MIGRATE_DATABASE_URL is None:
+        return
+    owner = environ.Env.db_url_config(MIGRATE_DATABASE_URL)
+    application = environ.Env.db_url_config(DATABASE_URL)
+    if "postgresql" not in owner["ENGINE"] or "postgresql" not in application["ENGINE"]:
+        raise ImproperlyConfigured(
+            "MEISAI_MIGRATE_DATABASE_URL is for PostgreSQL: it and DATABASE_URL must both be "
+            "postgres:// URLs"
+        )
+    for part in ("HOST", "PORT", "NAME"):
+        if str(owner[part] or "") != str(application[part] or ""):
+            raise ImproperlyConfigured(
+                "MEISAI_MIGRATE_DATABASE_URL and DATABASE_URL must name the same database: "
+                f"its {part.lower()} is {owner[part] or None!r}, DATABASE_URL's "
+                f"{application[part] or None!r}"
+            )
+    if not owner["USER"] or not application["USER"]:
+        raise ImproperlyConfigured(
+            "with MEISAI_MIGRATE_DATABASE_URL set, it and DATABASE_URL must each name their role "
+            "(postgres://ROLE:PASSWORD@host/db)"
+        )
+
+
+_check_database_roles()

@@ -101,6 +101,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+#: The owner's connection (MEISAI_MIGRATE_DATABASE_URL) for the same database, or None when the
+#: one role of DATABASE_URL does everything. Not a second alias: ``meisai migrate`` and ``flush``
+#: put it in place of ``default`` while they run (core/database_roles.py),
+#: so every migration, RunPython and post_migrate handler runs as the owner unchanged.
+MEISAI_MIGRATE_DATABASE = (
+    environ.Env.db_url_config(config.MIGRATE_DATABASE_URL) if config.MIGRATE_DATABASE_URL else None
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Account"
