@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    # Staff sign in with a password and a TOTP code (backoffice/staff_login.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "meisai.core",
     "meisai.audit",
     "meisai.members",
@@ -60,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     # Django's, with the logged-in account served from the cache (accounts.account_cache).
     "meisai.accounts.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether the session passed a staff member's TOTP code.
+    "django_otp.middleware.OTPMiddleware",
     "meisai.accounts.middleware.MaintenanceMiddleware",
     "meisai.accounts.middleware.SessionLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -64,9 +64,18 @@ def test_roles_exist_with_their_permissions():
         "view_outboxmessage",
         "view_job",
         "view_auditentry",
+        "view_securityevent",
     }
     assert auditor == views
     assert operator == views | {"change_outboxmessage"}
+    administrator = set(
+        Group.objects.get(name="administrator").permissions.values_list("codename", flat=True)
+    )
+    assert administrator == views | {"view_campaign", "view_magazineissue"} | {
+        f"{action}_{model}"
+        for action in ("add", "change")
+        for model in ("campaign", "magazineissue", "product")
+    }
 
 
 def test_member_list_and_record_views_are_audited(client):

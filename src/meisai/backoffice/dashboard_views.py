@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path
 
 from meisai.backoffice.selectors import dashboard_figures
 
@@ -23,3 +24,5 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 #: Staff only, through the admin's own login page.
 dashboard_view = admin.site.admin_view(dashboard)
+
+urlpatterns = [path("", dashboard_view, name="dashboard")]

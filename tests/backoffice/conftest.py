@@ -1,0 +1,51 @@
+"""Staff of the console: a staff account per role with a confirmed TOTP device, and a browser
+signed in as one (password and second factor passed, as the staff login leaves the session)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from meisai.accounts.models import Account
+from meisai.backoffice.roles import Role
+from tests.factories import AccountFactory
+
+#: The password every staff account of these tests has (AccountFactory's).
+STAFF_PASSWORD = "correct-horse-battery"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def staff_account(role: Role, login_id: str | None = None) -> Account:
+    """A staff member of ``role`` with a confirmed TOTP device."""
+    staff = AccountFactory(
+        login_id=login_id or f"staff-{role.value}",
+        member=None,
+        email=f"{role.value}@issuer.example.jp",
+        is_staff=True,
+        source=Account.Source.STAFF,
+    )
+    staff.groups.add(Group.objects.get(name=role.value))
+    TOTPDevice.objects.create(user=staff, name="console", confirmed=True)
+    return staff
+
+
+def signed_in(staff: Account) -> Client:
+    """A browser with ``staff`` signed in and verified by its TOTP device."""
+    client = Client()
+    client.force_login(staff, backend=MODEL_BACKEND)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=staff).persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def staff_client(db: Any) -> Callable[[Role], Client]:
+    """``staff_client(Role.OPERATOR)``: a verified browser of a new staff member of that role."""
+    return lambda role: signed_in(staff_account(role))
