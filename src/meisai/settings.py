@@ -57,6 +57,10 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cache-Control: no-store on every answer to a logged-in browser, a registration half-way
+    # or an emailed link's page (SPEC 3.10). After WhiteNoise, so static files stay cacheable;
+    # outside the session and authentication middleware, so it sees what they found.
+    "meisai.core.caching.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "meisai.core.language.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -14,7 +14,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -52,6 +51,7 @@ from meisai.accounts.models import Account, AccountToken, Registration
 from meisai.accounts.passwords import owner_of
 from meisai.accounts.refusals import Refused
 from meisai.core.clients import client_address
+from meisai.core.member_access import member_required
 
 CONSENT_KEY = "meisai_registration_consent"
 REGISTRATION_KEY = "meisai_registration"
@@ -417,13 +417,13 @@ def _member_account(request: HttpRequest) -> Account:
     return request.user
 
 
-@login_required
+@member_required()
 def account_home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/account.html", {"account": _member_account(request)})
 
 
 @sensitive_post_parameters("current_password")
-@login_required
+@member_required()
 @require_http_methods(["GET", "POST"])
 def account_email(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
@@ -457,7 +457,7 @@ def account_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @sensitive_post_parameters("current_password", "password", "password_confirm")
-@login_required
+@member_required()
 @require_http_methods(["GET", "POST"])
 def account_password(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
@@ -478,7 +478,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
 
 
 @sensitive_post_parameters("current_password")
-@login_required
+@member_required()
 @require_http_methods(["GET", "POST"])
 def account_message(request: HttpRequest) -> HttpResponse:
     account = _member_account(request)
