@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 
 from meisai.clock import now
 from meisai.core import progress
@@ -25,6 +25,17 @@ logger = logging.getLogger(__name__)
 
 #: Write running counts at most this often: a bar may advance thousands of times a second.
 SAVE_EVERY_SECONDS = 2.0
+
+
+def connection_reopen_if_lost() -> None:
+    """Before recording a failure: drop the connection when the failure killed it (a server
+    restart, ``pg_terminate_backend``), so that the record goes out on a fresh one instead of
+    failing on the dead one. Django does it itself when the error ended a transaction; a
+    query in autocommit (a progress save, a lookup between transactions) leaves the dead
+    connection in place. Inside a transaction there is nothing to do: the caller's
+    transaction is lost with its connection."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
 
 
 def job_create(*, kind: str, args: dict[str, Any] | None = None, actor: str = "") -> Job:
@@ -99,7 +110,12 @@ def job_run(
         job.status = Job.Status.FAILED
         job.error = f"{type(error).__name__}: {error}"[:2000]
         job.finished_at = now()
-        handle._save("status", "error", "finished_at", "done", "total", "counts")
+        connection_reopen_if_lost()
+        try:
+            handle._save("status", "error", "finished_at", "done", "total", "counts")
+        except DatabaseError as lost:
+            # The database is still away: the job stays "running" until a retry re-enters it.
+            logger.error("job %s #%s: its failure could not be recorded: %s", kind, job.pk, lost)
         logger.warning("job %s %s #%s failed: %s", kind, job.args, job.pk, job.error)
         raise
     job.status = Job.Status.DONE

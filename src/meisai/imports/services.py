@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 
 from meisai.audit.services import audit_record
 from meisai.clock import now
+from meisai.core.jobs import connection_reopen_if_lost
 from meisai.core.progress import progress_report
 from meisai.imports.formats import Counts, ParsedFile, enrollments, members, points, products, usage
 from meisai.imports.models import ImportBatch
@@ -242,6 +243,8 @@ def _record_unchanged(batch: ImportBatch, previous: ImportBatch) -> ImportOutcom
 
 
 def _record_failure(batch: ImportBatch, problems: Problems) -> None:
+    # The failure may be the connection's own (a server restart): record it on a fresh one.
+    connection_reopen_if_lost()
     batch.status = ImportBatch.Status.FAILED
     batch.rows = batch.inserted = batch.updated = 0
     batch.error_count = len(problems)

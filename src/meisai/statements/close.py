@@ -38,21 +38,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from meisai import billing_calendar as cal
 from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST, now
+from meisai.core.jobs import connection_reopen_if_lost
 from meisai.members import delivery
 from meisai.members.models import Member
 from meisai.points import eligibility
 from meisai.points.models import Campaign, PointEntry
 from meisai.statements import fees, month_rules
 from meisai.statements.models import MonthClose, Statement, UsageLine
+
+logger = logging.getLogger(__name__)
 
 #: First key of the PostgreSQL advisory lock of a month's close ("me" in ASCII).
 _ADVISORY_NAMESPACE = 0x6D65
@@ -432,10 +436,46 @@ def statement_close(
             raise failure from None
         assert result is not None
         return result
+    except DatabaseError as error:
+        # The connection lost (a server restart) or a guard refused at commit: the transaction
+        # undid every statement and grant; the month says so instead of keeping no trace.
+        if not dry_run:
+            _record_interrupted(month=month, actor=actor, moment=moment, force=force, error=error)
+        raise
     if failure is not None:
         raise failure
     assert result is not None
     return result
+
+
+def _record_interrupted(
+    *, month: BillingMonth, actor: str, moment: dt.datetime, force: bool, error: DatabaseError
+) -> None:
+    """Record on the month, in a transaction of its own on a fresh connection, that its close
+    failed on a database error and confirmed nothing. A confirmed month is left as it is."""
+    text = str(error).strip()
+    message = f"{type(error).__name__}: {text.splitlines()[0][:500] if text else ''}"
+    connection_reopen_if_lost()
+    try:
+        with transaction.atomic():
+            record, _ = MonthClose.objects.select_for_update().get_or_create(
+                billing_month=month, defaults={"started_at": moment, "closed_by": actor}
+            )
+            if record.status == MonthClose.Status.CONFIRMED:
+                return
+            record.status = MonthClose.Status.FAILED
+            record.error = message
+            record.started_at = moment
+            record.closed_by = actor
+            record.save(update_fields=["status", "error", "started_at", "closed_by"])
+            audit_record(
+                actor=actor,
+                action="statement_close_failed",
+                detail={"month": str(month), "error": message, "force": force},
+            )
+    except DatabaseError as lost:
+        # Still no database: nothing was confirmed, and the operator hears of the first error.
+        logger.error("close of %s: its failure could not be recorded: %s", month, lost)
 
 
 def _record_confirmed(

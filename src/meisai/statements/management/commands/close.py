@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 
+from meisai.billing_calendar import BillingMonth
 from meisai.core.jobs import job_dispatch
 from meisai.statements.close import CloseRefused, statement_close, statement_close_check
-from meisai.statements.management.monthly import actor_of, month_of, monthly_arguments
+from meisai.statements.management.monthly import (
+    actor_of,
+    database_failure_as_one_line,
+    month_of,
+    monthly_arguments,
+)
 from meisai.statements.tasks import statement_close_task
 
 
@@ -37,6 +42,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         month, actor = month_of(options), actor_of(options)
         force = bool(options["force"])
+        # Nothing was confirmed: the close is one transaction, and its month records the failure.
+        with database_failure_as_one_line(
+            f"{month.label}の締めはデータベースのエラーで中断し、確定していません(再実行できます)"
+        ):
+            self._close(month, actor, force, options)
+
+    def _close(self, month: BillingMonth, actor: str, force: bool, options: dict[str, Any]) -> None:
         if options["queue"]:
             try:
                 statement_close_check(month=month, force=force)
@@ -60,12 +72,5 @@ class Command(BaseCommand):
             )
         except CloseRefused as error:
             raise CommandError(str(error)) from error
-        except DatabaseError as error:
-            # A database guard refused the close (e.g. a statement total that does not match
-            # its lines at commit): nothing was confirmed.
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise CommandError(
-                f"{month.label}の締めはデータベースに拒否され、確定していません: {first_line}"
-            ) from error
         for line in result.report_lines():
             self.stdout.write(line)

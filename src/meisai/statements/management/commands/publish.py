@@ -6,8 +6,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from meisai.billing_calendar import BillingMonth
 from meisai.core.jobs import job_dispatch
-from meisai.statements.management.monthly import actor_of, month_of, monthly_arguments
+from meisai.statements.management.monthly import (
+    actor_of,
+    database_failure_as_one_line,
+    month_of,
+    monthly_arguments,
+)
 from meisai.statements.publish import PublishRefused, statement_publish, statement_publish_check
 from meisai.statements.tasks import statement_publish_task
 
@@ -24,6 +30,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         month, actor = month_of(options), actor_of(options)
+        # Publication and its emails are one transaction: nothing was published or queued, and
+        # running it again does all of it, each email once.
+        with database_failure_as_one_line(
+            f"{month.label}の公開はデータベースのエラーで中断し、何も公開していません(再実行できます)"
+        ):
+            self._publish(month, actor, options)
+
+    def _publish(self, month: BillingMonth, actor: str, options: dict[str, Any]) -> None:
         if options["queue"]:
             try:
                 statement_publish_check(month=month)
