@@ -199,7 +199,9 @@ def test_the_same_file_twice_changes_nothing_and_says_so(importer, members):
 
 def test_identical_rows_in_another_file_are_a_no_op(importer, members):
     importer.run("usage", importer.write(USAGE_HEADER, usage_row()))
-    out = importer.run("usage", importer.write(USAGE_HEADER, usage_row(), usage_row(line_no="2")))
+    # A line added to the month that file filled needs --append (SPEC 4.3; test_append.py).
+    second = importer.write(USAGE_HEADER, usage_row(), usage_row(line_no="2"))
+    out = importer.run("usage", second, "--append")
     assert "2 rows; rows: 1 new, 0 updated, 1 unchanged" in out
     assert UsageLine.objects.count() == 2
 
@@ -351,7 +353,7 @@ def test_a_month_with_stored_lines_later_in_the_file_switches_to_the_checked_pat
         usage_row(month="2025-02"),
         usage_row(month="2025-02", line_no="2"),
     )
-    out = importer.run("usage", path)
+    out = importer.run("usage", path, "--append")
     assert "5 rows; rows: 4 new, 0 updated, 1 unchanged" in out
     assert UsageLine.objects.filter(billing_month="2025-03").count() == 3
     assert UsageLine.objects.filter(billing_month="2025-02").count() == 2

@@ -84,9 +84,11 @@ def import_file(
     dry_run: bool = False,
     actor: str | None = None,
     progress: bool = True,
+    append: bool = False,
 ) -> ImportOutcome:
     """Import one file of ``kind``; raise :class:`ImportRefused` (after recording the failed
-    batch) when any row is wrong or the import fails for any other reason."""
+    batch) when any row is wrong or the import fails for any other reason. ``append``: a usage
+    file may add lines to months an earlier file filled (the audit row says so)."""
     fmt = FORMATS[kind]
     # The name as a person reads it: a path of undecodable bytes keeps them escaped.
     name = os.fsencode(path).decode("utf-8", errors="backslashreplace")
@@ -113,6 +115,7 @@ def import_file(
             dry_run=dry_run,
             progress=progress,
             problems=problems,
+            append=append,
         )
     except ImportRefused:
         _record_failure(batch, problems)
@@ -142,6 +145,7 @@ def _import(
     dry_run: bool,
     progress: bool,
     problems: Problems,
+    append: bool,
 ) -> ImportOutcome:
     """Decode, check and load the file in one transaction; :class:`ImportRefused` when any
     problem was found (the caller records the failed batch)."""
@@ -164,6 +168,7 @@ def _import(
                 size_hint=len(data),
                 advance=advance,
                 text=text,
+                append=append,
             )
             counts = fmt.load(file=parsed, batch=batch)
             if problems:
@@ -175,7 +180,7 @@ def _import(
                 # A dry run keeps nothing, so it writes no audit row: the rollback undoes the
                 # rows it checked, and its batch (saved after the rollback) records the run.
                 raise _DryRunRollback
-            _audit_import(batch)
+            _audit_import(batch, append=append)
     except _DryRunRollback:
         batch.save()
     return ImportOutcome(batch=batch, counts=counts)
@@ -217,7 +222,7 @@ def _finish(batch: ImportBatch, counts: Counts, status: str) -> None:
     batch.save()
 
 
-def _audit_import(batch: ImportBatch) -> None:
+def _audit_import(batch: ImportBatch, *, append: bool) -> None:
     """The audit row of a kept import, from what its batch records. Written inside the import's
     transaction: whatever undoes the rows afterwards undoes this row with them."""
     audit_record(
@@ -228,6 +233,7 @@ def _audit_import(batch: ImportBatch) -> None:
             "sha256": batch.file_sha256,
             "counts": {"rows": batch.rows, "inserted": batch.inserted, "updated": batch.updated},
             "batch": batch.pk,
+            **({"append": True} if append else {}),
         },
     )
 

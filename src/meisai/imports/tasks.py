@@ -23,15 +23,21 @@ def import_file_task(
     path: str,
     actor: str,
     encoding: str | None = None,
+    append: bool = False,
     job_id: int | None = None,
 ) -> dict[str, Any]:
     from meisai.imports.services import import_file
 
-    args = {"kind": kind, "path": path, "encoding": encoding}
+    args = {
+        "kind": kind,
+        "path": path,
+        "encoding": encoding,
+        **({"append": True} if append else {}),
+    }
     with job_run(
         kind="import", args=args, job_id=job_id, actor=actor, task_id=self.request.id or ""
     ) as job:
-        outcome = import_file(kind=kind, path=path, encoding=encoding, actor=actor)
+        outcome = import_file(kind=kind, path=path, encoding=encoding, actor=actor, append=append)
         job.finish(
             {
                 "batch": outcome.batch.pk,

@@ -43,6 +43,9 @@ class ParsedFile:
     advance: Callable[[int], None]
     #: The decoded text, for a cheap first look (the usage import's months).
     text: str = ""
+    #: The operator said so (``--append``): a usage file may add lines to a month that an
+    #: earlier file already filled (SPEC 4.3).
+    append: bool = False
 
 
 def chunked(items: list, size: int) -> Iterator[list]:

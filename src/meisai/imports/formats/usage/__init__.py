@@ -44,7 +44,7 @@ from meisai.imports.formats.usage.writing import (
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import ImportRefused
 from meisai.members.models import Card, Member
-from meisai.statements.models import MonthClose
+from meisai.statements.models import MonthClose, UsageLine
 
 __all__ = ["OPTIONAL", "REQUIRED", "load"]
 
@@ -81,9 +81,40 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     else:
         refuse_confirmed_statements(kept, months, members, problems)
         counts.inserted = write_portable(kept, months, batch, problems)
+    _refuse_lines_added_to_an_earlier_file(months, batch, file)
     if problems:
         raise ImportRefused(problems)
     return counts
+
+
+def _refuse_lines_added_to_an_earlier_file(
+    months: list[str], batch: ImportBatch, file: ParsedFile
+) -> None:
+    """A month's lines come in one file (SPEC 4.3): a second file that adds lines to a month an
+    earlier file already filled is refused unless the operator says so (``--append``, audited
+    with the import). Lines it only repeats add nothing and need nothing; the same file again
+    is a no-op before any row is read. Asked after writing (the transaction undoes the rows of
+    a refused file), so both databases answer alike whatever else the rows got wrong."""
+    if file.append:
+        return
+    added = set(
+        UsageLine.objects.filter(batch=batch, billing_month__in=months).values_list(
+            "billing_month", flat=True
+        )
+    )
+    earlier = (
+        UsageLine.objects.filter(billing_month__in=added)
+        .exclude(batch=batch)
+        .values_list("billing_month", "batch__file_name")
+        .distinct()
+        .order_by("billing_month", "batch__file_name")
+    )
+    for month, name in earlier[:12]:
+        file.problems.add_file(
+            f"billing month {month} already holds the lines of an earlier file ({name}): "
+            "adding lines to it needs --append (a correction of a confirmed month goes into a "
+            "later month)"
+        )
 
 
 def _confirmed_months() -> set[str]:

@@ -32,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="check everything, keep nothing")
         parser.add_argument("--actor", help="who runs the import (default: the OS user)")
         parser.add_argument(
+            "--append",
+            action="store_true",
+            help="usage: add lines to billing months that an earlier file already filled "
+            "(refused otherwise; recorded in the audit trail)",
+        )
+        parser.add_argument(
             "--queue",
             action="store_true",
             help="hand the file to the workers and return (they must read the same path; "
@@ -50,6 +56,7 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 actor=options["actor"],
                 progress=options["verbosity"] > 0,
+                append=options["append"],
             )
         except FileNotFoundError as error:
             raise CommandError(f"{options['file']}: no such file") from error
@@ -97,6 +104,7 @@ class Command(BaseCommand):
                 "kind": options["kind"],
                 "path": str(path.resolve()),
                 "encoding": options["encoding"],
+                **({"append": True} if options["append"] else {}),
             },
             actor=options["actor"] or default_actor(),
         )
