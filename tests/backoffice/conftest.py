@@ -35,14 +35,23 @@ def staff_account(role: Role, login_id: str | None = None) -> Account:
     return staff
 
 
+def second_factor_passed(client: Client, staff: Account) -> Client:
+    """Mark ``client``'s session (``staff`` logged in with ``force_login``) as having passed the
+    TOTP code, as the staff login does; ``staff`` gets a confirmed device if it has none."""
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=staff, defaults={"name": "console", "confirmed": True}
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 def signed_in(staff: Account) -> Client:
     """A browser with ``staff`` signed in and verified by its TOTP device."""
     client = Client()
     client.force_login(staff, backend=MODEL_BACKEND)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=staff).persistent_id
-    session.save()
-    return client
+    return second_factor_passed(client, staff)
 
 
 @pytest.fixture

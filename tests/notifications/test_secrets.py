@@ -25,13 +25,16 @@ from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from meisai.accounts.models import Account
+from meisai.backoffice.roles import Role
 from meisai.clock import JST
 from meisai.notifications import sealing
 from meisai.notifications.models import WIPED_BODY, OutboxMessage
 from meisai.notifications.sender import outbox_send_due
 from meisai.notifications.services import PLAIN_TEMPLATES, carries_secret, email_enqueue
+from tests.backoffice.conftest import signed_in, staff_account
 from tests.factories import AccountFactory
 from tests.notifications import flows
 from tests.notifications.flows import EMAIL, NEW_PASSWORD, queued
@@ -39,7 +42,6 @@ from tests.notifications.flows import EMAIL, NEW_PASSWORD, queued
 pytestmark = pytest.mark.django_db
 
 MOMENT = dt.datetime(2025, 1, 10, 10, 0, tzinfo=JST)
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 SECRET_TEMPLATES = {
     "registration_link",
     "registration_completion_link",
@@ -136,9 +138,9 @@ def _staff_clients() -> dict[str, Client]:
         )
         if role != "superuser":
             staff.groups.add(Group.objects.get(name=role))
-        client = Client()
-        client.force_login(staff, backend=MODEL_BACKEND)
-        clients[role] = client
+        # Signed in as the staff login leaves a session: password and TOTP code passed.
+        TOTPDevice.objects.create(user=staff, name="console", confirmed=True)
+        clients[role] = signed_in(staff)
     return clients
 
 
@@ -203,11 +205,7 @@ def test_the_back_office_shows_what_became_of_a_secret_message_but_never_its_con
         context={"code": "271828", "minutes": 10},
     )
     message = OutboxMessage.objects.get()
-    operator = AccountFactory(
-        login_id="op-sato", member=None, is_staff=True, source=Account.Source.STAFF
-    )
-    operator.groups.add(Group.objects.get(name="operator"))
-    client.force_login(operator, backend=MODEL_BACKEND)
+    client.cookies = signed_in(staff_account(Role.OPERATOR, login_id="op-sato")).cookies
 
     listing = client.get("/backoffice/admin/notifications/outboxmessage/").content.decode()
     record = client.get(
@@ -230,11 +228,7 @@ def test_a_plain_message_shows_its_body_to_staff(client):
     )
     message = OutboxMessage.objects.get()
     assert not message.secret and message.stored_text == message.body_text
-    auditor = AccountFactory(
-        login_id="au-ito", member=None, is_staff=True, source=Account.Source.STAFF
-    )
-    auditor.groups.add(Group.objects.get(name="auditor"))
-    client.force_login(auditor, backend=MODEL_BACKEND)
+    client.cookies = signed_in(staff_account(Role.AUDITOR, login_id="au-ito")).cookies
     record = client.get(f"/backoffice/admin/notifications/outboxmessage/{message.pk}/change/")
     assert "meisai close 2025-06" in record.content.decode()
 
@@ -258,11 +252,7 @@ def test_a_secret_message_that_fails_for_good_is_wiped_and_not_requeued(client, 
     message = OutboxMessage.objects.get()
     assert (message.status, message.stored_text, message.stored_html) == ("failed", WIPED_BODY, "")
 
-    operator = AccountFactory(
-        login_id="op-kato", member=None, is_staff=True, source=Account.Source.STAFF
-    )
-    operator.groups.add(Group.objects.get(name="operator"))
-    client.force_login(operator, backend=MODEL_BACKEND)
+    client.cookies = signed_in(staff_account(Role.OPERATOR, login_id="op-kato")).cookies
     page = client.post(
         "/backoffice/admin/notifications/outboxmessage/",
         {"action": "requeue", "_selected_action": [message.pk]},

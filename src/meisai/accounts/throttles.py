@@ -50,6 +50,7 @@ THROTTLES: dict[str, tuple[int, dt.timedelta]] = {
     # ID (its own lockout after 10 failures in a row stays as it is). Unknown IDs are counted
     # the same way, so the refusal does not tell whether an ID exists.
     "clients_per_login_id": (10, dt.timedelta(hours=24)),
+    "staff_login": (60, dt.timedelta(hours=1)),  # staff password posts per address (backoffice)
 }
 
 #: Stored scopes of the two distinct-count throttles: the prefix and a keyed digest of what is

@@ -6,20 +6,29 @@ to the audit trail (SPEC 3.10) by ``AuditedViewsMixin``, in the same request. Th
 itself is read-only and append-only (also enforced in the database). Card numbers appear only as
 their last four digits; the keyed hash is never shown.
 
-Roles are the groups ``operator`` and ``auditor`` (``backoffice/migrations/0001_initial.py``); both must be staff.
+Roles are the groups ``operator``, ``auditor`` and ``administrator``
+(``backoffice/migrations/``); all are staff. Only a staff member signed in at the staff
+login, password and TOTP code, opens any of it (the wiring below).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 
 from meisai.audit.models import AuditEntry, SecurityEvent
 from meisai.audit.security_events import KINDS
 from meisai.audit.services import audit_record
+from meisai.backoffice import login_views
+from meisai.backoffice.access import staff_required
+from meisai.backoffice.roles import staff_role
 from meisai.clock import now
 from meisai.core.clients import client_address
 from meisai.core.models import Job
@@ -32,6 +41,34 @@ admin.site.site_header = "WEB請求明細 バックオフィス"
 admin.site.site_title = "WEB請求明細 バックオフィス"
 admin.site.index_title = "管理メニュー"
 admin.site.index_template = "backoffice/admin_index.html"
+
+
+# --- the staff sign-in guards the admin too (SPEC 2, 3.10) -----------------------------------
+# Django's default site, made the console's: every admin page passes ``staff_required`` first
+# (anonymous → the staff login, a cardholder → 404, no TOTP code yet → the staff login), its
+# own permission check asks for a role and a verified code, and its login and logout pages are
+# the console's (so a sign-in is always password + code, and a logout is audited). Set on the
+# default site's instance because the other apps register their models on ``admin.site``.
+_django_admin_view = admin.site.admin_view
+
+
+def _console_admin_view(view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:
+    return staff_required()(_django_admin_view(view, cacheable))
+
+
+def _staff_verified(request: HttpRequest) -> bool:
+    return staff_role(request.user) is not None and request.user.is_verified()  # type: ignore[union-attr]
+
+
+def _to_staff_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index")
+    return redirect_to_login(next_url, reverse("backoffice:login"))
+
+
+admin.site.admin_view = _console_admin_view  # type: ignore[method-assign,assignment]
+admin.site.has_permission = _staff_verified  # type: ignore[method-assign]
+admin.site.login = _to_staff_login  # type: ignore[method-assign]
+admin.site.logout = login_views.staff_logout  # type: ignore[method-assign,assignment]
 
 
 def client_ip(request: HttpRequest) -> str | None:
