@@ -152,6 +152,14 @@ REREGISTRATION_WAIT_HOURS: int = _whole_number(
     high=168,
     what="a number of hours from 1 to 168",
 )
+#: The largest 会員情報誌 PDF an administrator may upload, in megabytes (SPEC 3.8).
+MAGAZINE_MAX_MB: int = _whole_number(
+    "MEISAI_MAGAZINE_MAX_MB", 20, low=1, high=200, what="a number of megabytes from 1 to 200"
+)
+#: The largest import file of the core system a staff member may upload in the console.
+IMPORT_UPLOAD_MAX_MB: int = _whole_number(
+    "MEISAI_IMPORT_UPLOAD_MAX_MB", 200, low=1, high=4096, what="megabytes from 1 to 4096"
+)
 
 
 # --- the reverse proxies in front of the web nodes ----------------------------------------------

@@ -23,6 +23,7 @@ from meisai.audit.security_events import KINDS, security_event
 from meisai.clock import JST
 from meisai.core.logging import RequestIdFilter, SensitiveDataFilter
 from meisai.notifications.models import OutboxMessage
+from tests.backoffice.conftest import second_factor_passed
 from tests.factories import AccountFactory, UsageLineFactory
 from tests.notifications import flows
 from tests.notifications.flows import CARD_NUMBER, EMAIL, NEW_PASSWORD, PASSWORD, queued
@@ -202,6 +203,7 @@ def test_staff_see_the_events_on_the_member_s_page():
     operator.groups.add(Group.objects.get(name="operator"))
     staff = Client()
     staff.force_login(operator, backend="django.contrib.auth.backends.ModelBackend")
+    second_factor_passed(staff, operator)
     page = staff.get(f"/backoffice/admin/members/member/{account.member.pk}/change/")
     text = page.content.decode()
     assert page.status_code == 200

@@ -1,5 +1,5 @@
 """The operators' back office (SPEC 2, 3.10): read-only member data, every look audited, an
-append-only audit trail, the operator and auditor roles, the dashboard."""
+append-only audit trail, the operator and auditor roles (the dashboard: test_dashboard.py)."""
 
 from __future__ import annotations
 
@@ -12,24 +12,21 @@ from django.db import DatabaseError, connection, transaction
 from meisai.accounts.models import Account
 from meisai.audit.models import AuditEntry
 from meisai.audit.services import audit_record
+from meisai.backoffice.roles import Role
 from meisai.clock import JST
-from meisai.core.models import Job
-from meisai.imports.models import ImportBatch
 from meisai.members.models import Member
 from meisai.notifications.models import OutboxMessage
-from tests.factories import AccountFactory, CardFactory, MemberFactory
+from tests.backoffice.conftest import signed_in, staff_account
+from tests.factories import CardFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
-
 
 def _staff(client, role: str, login_id: str) -> Account:
-    staff = AccountFactory(
-        login_id=login_id, member=None, is_staff=True, source=Account.Source.STAFF
-    )
-    staff.groups.add(Group.objects.get(name=role))
-    client.force_login(staff, backend=MODEL_BACKEND)
+    """A staff member of ``role``, signed in on ``client`` as the staff login leaves it
+    (password and TOTP code passed)."""
+    staff = staff_account(Role(role), login_id=login_id)
+    client.cookies = signed_in(staff).cookies
     return staff
 
 
@@ -189,49 +186,3 @@ def test_auditor_cannot_requeue_failed_mail(client):
     failed.refresh_from_db()
     assert failed.status == "failed"
     assert not AuditEntry.objects.filter(action="outbox_requeue").exists()
-
-
-def test_dashboard_shows_the_counts(client):
-    AccountFactory(member=MemberFactory())
-    AccountFactory(member=MemberFactory())
-    AccountFactory(member=MemberFactory(), is_active=False)
-    MemberFactory(status=Member.Status.CANCELLED, cancelled_on=dt.date(2025, 1, 31))
-    _outbox("p-1", "pending")
-    _outbox("p-2", "pending")
-    _outbox("f-1", "failed")
-    ImportBatch.objects.create(
-        kind="usage",
-        file_name="usage-2025-06.csv",
-        file_sha256="0" * 64,
-        status="done",
-        rows=120,
-        started_at=dt.datetime(2025, 6, 10, 9, 0, tzinfo=JST),
-    )
-    Job.objects.create(kind="publish", queued_at=dt.datetime(2025, 6, 13, 6, 0, tzinfo=JST))
-    _staff(client, "auditor", "audit-mori")
-
-    response = client.get("/backoffice/")
-
-    assert response.status_code == 200
-    figures = response.context["figures"]
-    assert (
-        figures.members,
-        figures.active_members,
-        figures.web_accounts,
-        figures.outbox_pending,
-        figures.outbox_failed,
-    ) == (4, 3, 2, 2, 1)
-    assert [b.file_name for b in figures.imports] == ["usage-2025-06.csv"]
-    assert [j.kind for j in figures.jobs] == ["publish"]
-    assert "usage-2025-06.csv" in response.content.decode()
-
-
-def test_dashboard_is_for_staff_only(client):
-    client.force_login(AccountFactory(), backend=MODEL_BACKEND)
-    member_response = client.get("/backoffice/")
-    client.logout()
-    anonymous = client.get("/backoffice/")
-
-    assert member_response.status_code == 302
-    assert anonymous.status_code == 302
-    assert anonymous["Location"].startswith("/backoffice/admin/login/")

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.test import Client
 
 from meisai.accounts.models import Account
+from tests.backoffice.conftest import second_factor_passed
 from tests.core.test_content_security_policy import assert_the_policy
 from tests.factories import AccountFactory, CardFactory
 
@@ -54,6 +55,8 @@ def _session_of(account: Account, **login: Any) -> str:
     """A session cookie of ``account`` (the login pages have tests of their own)."""
     client = Client()
     client.force_login(account, **login)
+    if account.is_staff:
+        second_factor_passed(client, account)
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 

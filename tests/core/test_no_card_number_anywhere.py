@@ -31,6 +31,7 @@ from meisai.clock import JST
 from meisai.core.logging import RequestIdFilter, SensitiveDataFilter
 from meisai.members.models import Phone
 from meisai.notifications.models import OutboxMessage
+from tests.backoffice.conftest import second_factor_passed
 from tests.factories import AccountFactory, CardFactory, MemberFactory, PhoneFactory
 from tests.notifications import flows
 from tests.notifications.flows import queued
@@ -141,6 +142,7 @@ def _staff_pages() -> Iterator[tuple[str, str]]:
     )
     client = Client()
     client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    second_factor_passed(client, staff)
     pages = ["/backoffice/", "/backoffice/admin/"]
     for model in admin.site._registry:
         meta = model._meta

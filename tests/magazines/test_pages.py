@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from meisai.accounts.models import Account
 from meisai.audit.models import AuditEntry
 from meisai.magazines.models import MagazineIssue, MagazineSettings
+from tests.backoffice.conftest import second_factor_passed
 from tests.factories import AccountFactory, MagazineIssueFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ def operator_client(client):
 
     admin = Client()
     admin.force_login(operator)
-    return admin
+    return second_factor_passed(admin, operator)
 
 
 def test_switched_off_by_default(member_client):
@@ -53,7 +54,9 @@ def test_switched_on_lists_and_downloads_issues(member_client):
 
 
 def test_operator_uploads_an_issue_and_switches_the_page_on_in_admin(operator_client, client):
-    upload = SimpleUploadedFile("summer.pdf", b"%PDF-1.4 summer", content_type="application/pdf")
+    upload = SimpleUploadedFile(
+        "summer.pdf", b"%PDF-1.4 summer\n%%EOF\n", content_type="application/pdf"
+    )
     response = operator_client.post(
         "/backoffice/admin/magazines/magazineissue/add/",
         {"title": "夏号", "month": "2025-07", "pdf": upload},

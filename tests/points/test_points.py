@@ -13,6 +13,7 @@ from meisai.billing_calendar import BillingMonth
 from meisai.points.models import Campaign, PointEntry
 from meisai.points.selectors import PointHistoryEntry, point_summary
 from meisai.points.services import CampaignRefused, campaign_load_defaults, campaign_upsert
+from tests.backoffice.conftest import second_factor_passed
 from tests.factories import (
     AccountFactory,
     DeliveryPreferenceFactory,
@@ -225,6 +226,7 @@ def test_a_member_without_points_data():
 def test_campaigns_are_editable_in_the_back_office(client):
     staff = AccountFactory(member=None, is_staff=True, is_superuser=True)
     client.force_login(staff)
+    second_factor_passed(client, staff)
     campaign = campaign_load_defaults(actor="test")
 
     listing = client.get("/backoffice/admin/points/campaign/")
@@ -253,6 +255,7 @@ def _campaign_form(**changes: str) -> dict[str, str]:
 def test_a_campaign_saved_in_the_back_office_goes_through_the_service_and_is_audited(client):
     staff = AccountFactory(member=None, is_staff=True, is_superuser=True, login_id="admin-ito")
     client.force_login(staff)
+    second_factor_passed(client, staff)
 
     added = client.post("/backoffice/admin/points/campaign/add/", _campaign_form())
     campaign = Campaign.objects.get(code="spring-2025")
@@ -282,6 +285,7 @@ def test_a_campaign_saved_in_the_back_office_goes_through_the_service_and_is_aud
 def test_a_campaign_whose_points_were_granted_cannot_change(client):
     staff = AccountFactory(member=None, is_staff=True, is_superuser=True)
     client.force_login(staff)
+    second_factor_passed(client, staff)
     campaign = campaign_load_defaults(actor="test")
     member = MemberFactory()
     PointEntry.objects.create(

@@ -23,6 +23,7 @@ from meisai.members.models import Member, Phone
 from meisai.notifications.models import OutboxMessage
 from meisai.statements.models import Statement
 from tests.accounts.conftest import BIRTH_DATE, CARD_NUMBER, MOBILE_PHONE, start_registration
+from tests.backoffice.conftest import second_factor_passed
 from tests.factories import (
     AccountFactory,
     CardFactory,
@@ -147,6 +148,7 @@ def logged_in(account: Account, **client_options: Any) -> Client:
     client = Client(**client_options)
     if account.is_staff:
         client.force_login(account, backend=MODEL_BACKEND)
+        second_factor_passed(client, account)
     else:
         client.force_login(account)
     return client

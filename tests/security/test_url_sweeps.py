@@ -32,6 +32,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from meisai.audit.models import SecurityEvent
+from meisai.backoffice.models import ApprovalRequest
+from meisai.core.models import Job
 from meisai.members.models import Member
 from meisai.statements.models import Statement
 from tests.accounts.conftest import identity, start_registration
@@ -98,6 +100,7 @@ CLASSIFICATION: dict[str, str] = {
     "backoffice/*": STAFF,
     # ... except its login page (password, then TOTP), which must open for a visitor.
     "backoffice:login": PUBLIC,
+    "backoffice:login_code": PUBLIC,
     # The whole admin is the back office ...
     "backoffice/admin/*": STAFF,
     # ... except its own login page, which must open for a visitor.
@@ -239,6 +242,23 @@ def urls_for(route: Route, world: World, *, month: str | None = None) -> list[st
             values = [str(world.magazine.pk)]
         elif route.name == "notifications:outbox_detail":
             values = [str(world.outbox_message.pk)]
+        elif name == "member_no":
+            values = [world.a.member.member_no]
+        elif name == "action":
+            values = ["login_unlock"]
+        elif name == "pk" and route.name and route.name.startswith("backoffice:month_"):
+            model = (
+                ApprovalRequest
+                if "approval" in route.name
+                or route.name
+                in (
+                    "backoffice:month_grant",
+                    "backoffice:month_refuse",
+                )
+                else Job
+            )
+            first = model.objects.order_by("pk").values_list("pk", flat=True).first()
+            values = [str(first if first is not None else 999999)]
         elif name == "content_type_id":
             values = [str(ContentType.objects.get_for_model(Member).pk)]
         elif name == "object_id":
@@ -469,13 +489,13 @@ def test_no_get_changes_state(world, who):
 CSRF_REFUSAL = "もう一度お手続きください"
 
 
-@pytest.mark.parametrize("who", ["visitor", "member"])
+@pytest.mark.parametrize("who", ["visitor", "member", "staff"])
 def test_no_post_without_a_csrf_token_gets_through(world, who):
-    client = (
-        Client(enforce_csrf_checks=True)
-        if who == "visitor"
-        else logged_in(world.b, enforce_csrf_checks=True)
-    )
+    client = {
+        "visitor": lambda: Client(enforce_csrf_checks=True),
+        "member": lambda: logged_in(world.b, enforce_csrf_checks=True),
+        "staff": lambda: logged_in(world.staff, enforce_csrf_checks=True),
+    }[who]()
     breaches: list[str] = []
     refused = 0
     for _, kind, path in sweep(world):
@@ -484,7 +504,11 @@ def test_no_post_without_a_csrf_token_gets_through(world, who):
         after = snapshot()
         if response.status_code == 405:
             continue  # takes no POST at all
-        if response.status_code != 403 or CSRF_REFUSAL not in response.content.decode():
+        if kind == STAFF and who != "staff" and _refused(client, response):
+            # The console's upload checks who asks before CSRF (its size cap must see the body
+            # first, Django's documented pattern): refused either way, and nothing written.
+            refused += 1
+        elif response.status_code != 403 or CSRF_REFUSAL not in response.content.decode():
             breaches.append(f"{who} POST {path} without token: {response.status_code}")
         else:
             refused += 1

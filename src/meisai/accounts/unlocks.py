@@ -30,7 +30,9 @@ def _reason_required(reason: str) -> str:
 
 
 @transaction.atomic
-def account_login_unlock(*, login_id: str, actor: str, reason: str) -> int:
+def account_login_unlock(
+    *, login_id: str, actor: str, reason: str, client_ip: str | None = None
+) -> int:
     """Clear the failed logins of ``login_id``; returns how many failure records went."""
     reason = _reason_required(reason)
     account = Account.objects.select_for_update().filter(login_id__iexact=login_id).first()
@@ -44,12 +46,15 @@ def account_login_unlock(*, login_id: str, actor: str, reason: str) -> int:
         action="account_login_unlock",
         member=account.member,
         detail={"login_id": account.login_id, "reason": reason, "cleared": cleared},
+        client_ip=client_ip,
     )
     return cleared
 
 
 @transaction.atomic
-def registration_unlock(*, member: Member, actor: str, reason: str) -> int:
+def registration_unlock(
+    *, member: Member, actor: str, reason: str, client_ip: str | None = None
+) -> int:
     """Clear the failed identity checks of ``member``'s cards; returns how many went."""
     reason = _reason_required(reason)
     hashes = list(member.cards.values_list("number_hash", flat=True))
@@ -59,5 +64,6 @@ def registration_unlock(*, member: Member, actor: str, reason: str) -> int:
         action="registration_unlock",
         member=member,
         detail={"reason": reason, "cleared": cleared},
+        client_ip=client_ip,
     )
     return cleared

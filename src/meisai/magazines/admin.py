@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.files import File
 from django.http import HttpRequest
 
 from meisai.magazines.models import MagazineIssue, MagazineSettings
-from meisai.magazines.services import magazine_issue_upload, magazines_switch
+from meisai.magazines.services import magazine_issue_upload, magazine_pdf_check, magazines_switch
+
+
+class MagazineIssueForm(forms.ModelForm):
+    """The upload form: the file is checked by its content (``magazine_pdf_check``), so a
+    renamed program or web page gets the form's Japanese error, not a stored issue."""
+
+    class Meta:
+        model = MagazineIssue
+        fields = ("title", "month", "pdf")
+
+    def clean_pdf(self) -> File:
+        pdf = self.cleaned_data["pdf"]
+        magazine_pdf_check(pdf)
+        return pdf
 
 
 @admin.register(MagazineIssue)
 class MagazineIssueAdmin(admin.ModelAdmin):
+    form = MagazineIssueForm
     list_display = ("month", "title", "uploaded_at", "uploaded_by")
     readonly_fields = ("uploaded_at", "uploaded_by")
     fields = ("title", "month", "pdf", "uploaded_at", "uploaded_by")

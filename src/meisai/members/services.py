@@ -26,6 +26,7 @@ def delivery_preference_change(
     actor: str,
     reason: str = "",
     at: dt.datetime | None = None,
+    client_ip: str | None = None,
 ) -> tuple[DeliveryPreference, BillingMonth]:
     """Record a change of delivery method and return it with the first billing month it decides.
 
@@ -56,5 +57,6 @@ def delivery_preference_change(
             "reason": reason,
             "first_month": str(first_month),
         },
+        client_ip=client_ip,
     )
     return preference, first_month

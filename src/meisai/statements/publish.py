@@ -24,10 +24,12 @@ from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import now
 from meisai.core.jobs import job_counts
+from meisai.members.models import Member
 from meisai.notifications.models import OutboxMessage
 from meisai.notifications.services import Email, email_enqueue_many
 from meisai.statements import month_rules
 from meisai.statements.models import MonthClose, Statement
+from meisai.statements.selectors import published_statement
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,6 @@ def email_key(month: BillingMonth, member_no: str) -> str:
 
 def _emails(month: BillingMonth, already: set[str]) -> Iterator[Email]:
     """One email per member with an active web account and a statement of ``month``."""
-    url = f"statements/{month}/"
     recipients = (
         Account.objects.filter(
             is_active=True,
@@ -85,13 +86,22 @@ def _emails(month: BillingMonth, already: set[str]) -> Iterator[Email]:
         to = account_email or member_email
         if key in already or not to:
             continue
-        yield Email(
-            key=key,
-            template=EMAIL_TEMPLATE,
-            to=to,
-            # No amount and no card number (SPEC 3.6): the name, the month and the link only.
-            context={"name": name, "month_label": month.label, "statement_path": url},
-        )
+        yield confirmation_email(key=key, month=month, name=name, to=to)
+
+
+def confirmation_email(*, key: str, month: BillingMonth, name: str, to: str) -> Email:
+    """The 請求額確定 email of ``month`` to one member, under ``key``."""
+    return Email(
+        key=key,
+        template=EMAIL_TEMPLATE,
+        to=to,
+        # No amount and no card number (SPEC 3.6): the name, the month and the link only.
+        context={
+            "name": name,
+            "month_label": month.label,
+            "statement_path": f"statements/{month}/",
+        },
+    )
 
 
 def statement_publish_check(*, month: BillingMonth) -> None:
@@ -142,6 +152,39 @@ def statement_publish(*, month: BillingMonth, actor: str) -> PublishResult:
             published_at=record.published_at,
             first_publication=first,
         )
+
+
+@transaction.atomic
+def statement_confirmed_resend(
+    *, member: Member, month: BillingMonth, actor: str, reason: str, client_ip: str | None = None
+) -> str:
+    """Send ``member``'s 請求額確定 email of ``month`` again, on the member's request (a staff
+    action with a reason); returns the address it goes to.
+
+    The email is the one publication sends, under a key of its own (the resend's audit row
+    names it), so that the once-only key of publication keeps its meaning. Refused
+    (:class:`PublishRefused`) when the member could not open the statement it links to (none
+    published in the window) or has no active web account with an address.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a resend needs a reason")
+    if published_statement(member=member, month=month) is None:
+        raise PublishRefused(f"{month.label}の明細書は公開されていないため、再送できません。")
+    account = Account.objects.filter(member=member, is_active=True).first()
+    to = (account.email or member.email) if account is not None else ""
+    if not to:
+        raise PublishRefused("有効なWEBアカウントとメールアドレスがないため、再送できません。")
+    entry = audit_record(
+        actor=actor,
+        action="statement_confirmed_resend",
+        member=member,
+        detail={"month": str(month), "reason": reason, "to": to},
+        client_ip=client_ip,
+    )
+    key = f"{email_key(month, member.member_no)}:resend:{entry.pk}"
+    email_enqueue_many([confirmation_email(key=key, month=month, name=member.name_kanji, to=to)])
+    return to
 
 
 def statement_publish_due(*, today: dt.date) -> PublishResult | None:
