@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.template.loader import render_to_string
 
 from meisai.clock import now
+from meisai.core.raw_cursor import raw_cursor
 from meisai.notifications.models import OutboxMessage
 
 #: The emails without a link or code that acts for the member: their bodies are stored as they
@@ -141,8 +142,7 @@ def _store_by_copy(batch: list[OutboxMessage]) -> None:
     assert connection.in_atomic_block, "the staging table lives only as long as a transaction"
     table = OutboxMessage._meta.db_table
     columns = ", ".join(f'"{name}"' for name in _COPY_COLUMNS)  # "to" is an SQL keyword
-    with connection.cursor() as django_cursor:
-        cursor = django_cursor.cursor
+    with raw_cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
         cursor.execute(
             f"CREATE TEMP TABLE {_STAGE} ON COMMIT DROP AS"  # noqa: S608 — names from the model

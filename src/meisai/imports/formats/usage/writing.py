@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connection
 
 from meisai import card_numbers
+from meisai.core.raw_cursor import as_django_errors, raw_cursor
 from meisai.imports.formats import chunked
 from meisai.imports.formats.usage.table import (
     COLUMNS,
@@ -81,6 +82,10 @@ class CopyStream:
         self._copy: Any = None
 
     def write(self, part: list[Row]) -> None:
+        with as_django_errors():
+            self._write(part)
+
+    def _write(self, part: list[Row]) -> None:
         if not self.staged:
             months = {row[2] for row in part} - self._vetted
             if months:
@@ -99,7 +104,7 @@ class CopyStream:
 
     def _begin(self, *, staged: bool) -> None:
         self._open = contextlib.ExitStack()
-        cursor = self._open.enter_context(connection.cursor()).cursor
+        cursor = self._open.enter_context(raw_cursor())
         if staged:
             _stage_create(cursor)
             statement = f"COPY {_STAGE} (file_line, {listed(ROW_COLUMNS)}) FROM STDIN"
@@ -110,7 +115,8 @@ class CopyStream:
 
     def _end(self, *exc: Any) -> None:
         if self._open is not None:
-            self._open.__exit__(*exc)
+            with as_django_errors():
+                self._open.__exit__(*exc)
             self._open = self._copy = None
 
     def __enter__(self) -> CopyStream:
@@ -139,8 +145,7 @@ def write_postgresql(months: list[str], batch: ImportBatch, problems: Problems) 
     statement_month = column(Statement, "billing_month")
     member_pk, member_no = Member._meta.pk.column, column(Member, "member_no")
     content = len(CONTENT_COLUMNS)
-    with connection.cursor() as django_cursor:
-        cursor = django_cursor.cursor
+    with raw_cursor() as cursor:
         cursor.execute(
             f"SELECT s.file_line, s.{month}, m.{member_no} FROM {_STAGE} s"  # noqa: S608
             f" JOIN {Statement._meta.db_table} st ON st.{statement_member} = s.{member_id}"
