@@ -377,6 +377,8 @@ MEISAI_TERMS_VERSION = "2024-11"
 MEISAI_RESET_LINK_MINUTES = config.RESET_LINK_MINUTES
 #: Hours a re-registration waits for the owner's address (SPEC 3.4; accounts.reregistration).
 MEISAI_REREGISTRATION_WAIT_HOURS = config.REREGISTRATION_WAIT_HOURS
+#: The issuer an authenticator app shows beside a staff member's TOTP entry (django-otp).
+OTP_TOTP_ISSUER = f"{config.ISSUER_NAME} WEB請求明細"
 #: The largest 会員情報誌 PDF an upload may be (SPEC 3.8; magazines.services reads it).
 MEISAI_MAGAZINE_MAX_BYTES = config.MAGAZINE_MAX_MB * 1024 * 1024
 #: The largest import file the console accepts (backoffice.uploads reads it).

@@ -226,6 +226,18 @@ def test_15_minutes_idle_end_a_staff_session(client, operator, frozen):
     assert client.get("/backoffice/admin/").url == f"{LOGIN}?next=/backoffice/admin/"
 
 
+def test_after_12_hours_a_busy_staff_session_ends_at_the_staff_login(client, operator, frozen):
+    _sign_in(client, operator)
+    for _ in range(12 * 6 - 1):  # never idle: a page every ten minutes, for 11 h 50 min
+        frozen.shift(dt.timedelta(minutes=10))
+        assert client.get("/backoffice/").status_code == 200
+    frozen.shift(dt.timedelta(minutes=11))
+    response = client.get("/backoffice/")
+    assert response.status_code == 302
+    assert response.url == LOGIN
+    assert "_auth_user_id" not in client.session
+
+
 def test_a_cardholder_never_reaches_a_staff_page(client):
     cardholder = AccountFactory(login_id="iwate.taro")
     client.force_login(cardholder, backend="django.contrib.auth.backends.ModelBackend")

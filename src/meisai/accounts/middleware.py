@@ -85,8 +85,10 @@ class SessionLimitMiddleware:
             # 12 hours now.
             login_at = request.session.setdefault(LOGIN_AT_KEY, now().timestamp())
             if now().timestamp() - login_at > SESSION_ABSOLUTE_LIMIT.total_seconds():
+                staff = user.is_staff
                 logout(request)
-                expired = redirect("accounts:login")
+                # Staff sign in again at the console's login, members at theirs.
+                expired = redirect("backoffice:login" if staff else "accounts:login")
                 add_never_cache_headers(expired)
                 return expired
         response: HttpResponse = self.get_response(request)
