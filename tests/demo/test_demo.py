@@ -7,6 +7,7 @@ import io
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from meisai.accounts.models import Account, Enrollment
@@ -87,3 +88,37 @@ def test_running_the_demo_twice_changes_nothing(tmp_path):
     assert counts() == before
     assert "members.csv: 取込済み(変更なし)" in output
     assert "(取込済み 8 ファイルは変更なし)" in output
+
+
+def test_the_demo_s_mailed_links_use_the_address_it_serves_on(tmp_path, monkeypatch):
+    from meisai.accounts.links import site_url
+    from meisai.core.management.commands import demo
+
+    monkeypatch.delenv("MEISAI_BASE_URL", raising=False)
+    # The command sets these for the server it starts; put them back afterwards.
+    monkeypatch.setattr(django_settings, "MEISAI_BASE_URL", django_settings.MEISAI_BASE_URL)
+    monkeypatch.setattr(django_settings, "ALLOWED_HOSTS", list(django_settings.ALLOWED_HOSTS))
+    served: dict[str, object] = {}
+
+    def fake_call_command(name, *args, **kwargs):
+        if name == "runserver":
+            served.update(addr=args[0], link=site_url("/register/"))
+            served["allowed"] = list(django_settings.ALLOWED_HOSTS)
+            return None
+        return call_command(name, *args, **kwargs)
+
+    monkeypatch.setattr(demo, "call_command", fake_call_command)
+    with time_machine.travel(dt.datetime(2025, 5, 20, 12, 0, tzinfo=JST), tick=False):
+        call_command(
+            "demo",
+            "--members",
+            "8",
+            "--data-dir",
+            str(tmp_path),
+            "--addr",
+            "192.0.2.10:8123",
+            stdout=io.StringIO(),
+        )
+    assert served["addr"] == "192.0.2.10:8123"
+    assert served["link"] == "http://192.0.2.10:8123/register/"
+    assert "192.0.2.10" in served["allowed"]

@@ -8,6 +8,7 @@ Running it again re-uses the database (nothing changes unless a new month has co
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             # Without DEBUG the server serves static files from STATIC_ROOT (whitenoise).
             call_command("collectstatic", interactive=False, verbosity=0)
+        _links_point_at(options["addr"])
         write(f"http://{options['addr']}/ で起動します(終了は Ctrl+C)")
         call_command("runserver", options["addr"], use_reloader=False)
 
@@ -91,3 +93,15 @@ class Command(BaseCommand):
             path.unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)
         self.stdout.write(f"{name} と {directory} を削除しました")
+
+
+def _links_point_at(addr: str) -> None:
+    """The demo's mail carries links to the address it serves on (``--addr``), so that a
+    newcomer can click through a registration from the demo outbox; its host is allowed too.
+    An explicit ``MEISAI_BASE_URL`` in the environment wins."""
+    if "MEISAI_BASE_URL" in os.environ:
+        return
+    settings.MEISAI_BASE_URL = f"http://{addr}"
+    host = addr.rsplit(":", 1)[0].strip("[]")
+    if host not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, host]
