@@ -58,6 +58,15 @@ MEDIA_ROOT: str = env.str("MEISAI_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 LOG_FORMAT: str = env.str("MEISAI_LOG_FORMAT", default="json" if IS_PRODUCTION else "text")
 LOG_LEVEL: str = env.str("MEISAI_LOG_LEVEL", default="INFO")
 ISSUER_NAME: str = env.str("MEISAI_ISSUER_NAME", default="日専連パートナーズ")
+#: The issuer's address and inquiry line, printed at the head of every statement PDF. The
+#: defaults are the demo's (a made-up number), not a real office.
+ISSUER_ADDRESS: str = env.str(
+    "MEISAI_ISSUER_ADDRESS", default="〒020-0021 岩手県盛岡市中央通1丁目1番1号"
+)
+ISSUER_PHONE: str = env.str("MEISAI_ISSUER_PHONE", default="019-000-0000")
+ISSUER_PHONE_HOURS: str = env.str(
+    "MEISAI_ISSUER_PHONE_HOURS", default="9:00～17:00(土・日・祝日・年末年始を除く)"
+)
 #: Addresses told by email when the scheduler finds work for people (e.g. a month not closed).
 OPERATOR_EMAILS: list[str] = env.list("MEISAI_OPERATOR_EMAILS", default=[])
 #: gunicorn for ``meisai serve``: address to bind, worker processes and threads per worker.

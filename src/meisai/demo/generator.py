@@ -106,6 +106,8 @@ class DemoFiles:
     enrollments: Path
     points: Path
     usage: list[tuple[BillingMonth, Path]] = field(default_factory=list)
+    #: The リボ and 分割 balances left after each month (``meisai import balances``).
+    balances: list[tuple[BillingMonth, Path]] = field(default_factory=list)
     people: list[DemoMember] = field(default_factory=list)
 
 
@@ -275,9 +277,13 @@ def demo_files_write(
         ),
         people=people,
     )
-    for month, rows in _usage_by_month(people, latest, seed):
+    balances: dict[BillingMonth, list[list[str]]] = {}
+    for month, rows in _usage_by_month(people, latest, seed, balances=balances):
         path = _write(directory / f"usage-{month}.csv", _USAGE_HEADER, rows)
         files.usage.append((month, path))
+    for month, rows in balances.items():
+        path = _write(directory / f"balances-{month}.csv", _BALANCES_HEADER, rows)
+        files.balances.append((month, path))
     return files
 
 
@@ -285,16 +291,40 @@ _MEMBER_HEADER = [
     "member_no", "card_no", "card_expiry", "product_code", "name_kanji", "name_kana",
     "birth_date", "postal_code", "address", "phone_home", "phone_mobile", "email", "status",
     "cancelled_on", "fee_exempt", "paper_required",
+    "debit_bank", "debit_branch", "debit_account_last4",
 ]  # fmt: skip
+_BALANCES_HEADER = ["member_no", "billing_month", "revolving_balance", "installment_balance"]
 _USAGE_HEADER = [
     "member_no", "billing_month", "line_no", "use_date", "merchant", "user", "payment_type",
     "installment", "use_amount", "billed_amount", "note", "card_no",
 ]  # fmt: skip
 
 
+#: The demo's debit banks and branches (Iwate's regional banks; the account digits are made up).
+_DEBIT_BANKS = [
+    ("岩手銀行", "本店"),
+    ("岩手銀行", "盛岡駅前支店"),
+    ("北日本銀行", "本店営業部"),
+    ("東北銀行", "花巻支店"),
+    ("ゆうちょ銀行", ""),
+]
+
+
+def _debit_account(m: DemoMember) -> list[str]:
+    """Bank, branch and last four digits, from the member number (no draw from the demo's
+    random streams, so every other demo file stays as it was); every seventh member has none
+    sent, so the demo shows a statement without the debit account too."""
+    number = int(m.member_no[1:])
+    if number % 7 == 0:
+        return ["", "", ""]
+    bank, branch = _DEBIT_BANKS[number % len(_DEBIT_BANKS)]
+    return [bank, branch, f"{(number * 7919) % 10000:04d}"]
+
+
 def _member_rows(people: list[DemoMember]) -> list[list[str]]:
     rows = []
     for m in people:
+        debit = _debit_account(m)
         for number, expiry, product in m.cards:
             rows.append(
                 [
@@ -303,6 +333,7 @@ def _member_rows(people: list[DemoMember]) -> list[list[str]]:
                     m.phone_mobile, m.email, m.status,
                     m.cancelled_on.isoformat() if m.cancelled_on else "",
                     "1" if m.fee_exempt else "0", "1" if m.paper_required else "0",
+                    *debit,
                 ]
             )  # fmt: skip
     return rows
@@ -364,8 +395,14 @@ class _Plan:
 
 
 def _usage_by_month(
-    people: list[DemoMember], latest: BillingMonth, seed: int
+    people: list[DemoMember],
+    latest: BillingMonth,
+    seed: int,
+    *,
+    balances: dict[BillingMonth, list[list[str]]] | None = None,
 ) -> list[tuple[BillingMonth, list[list[str]]]]:
+    """Each month's usage rows; ``balances`` gets each month's remaining リボ and 分割 balances
+    of the members paying some (computed from the plans, no draw from the random stream)."""
     rng = random.Random(seed + 3)  # noqa: S311 — reproducible demo data
     plans: dict[str, list[_Plan]] = {m.member_no: [] for m in people}
     months: list[tuple[BillingMonth, list[list[str]]]] = []
@@ -460,6 +497,26 @@ def _usage_by_month(
                     note="返品",
                 )
             rows.extend(lines)
+        if balances is not None:
+            balances[month] = _balance_rows(people, plans, month)
         months.append((month, rows))
         month = month.next()
     return months
+
+
+def _balance_rows(
+    people: list[DemoMember], plans: dict[str, list[_Plan]], month: BillingMonth
+) -> list[list[str]]:
+    """What remains of each member's plans once ``month`` is billed (a purchase of the month's
+    usage period is owed whole); members with nothing to pay over months get no row."""
+    rows = []
+    for m in people:
+        revolving = installment = 0
+        for plan in plans[m.member_no]:
+            if plan.payment == "分割":
+                installment += plan.amount - (plan.amount // plan.count) * plan.paid
+            else:
+                revolving += plan.amount - min(plan.amount, 10000 * plan.paid)
+        if plans[m.member_no]:
+            rows.append([m.member_no, str(month), str(revolving), str(installment)])
+    return rows

@@ -12,6 +12,7 @@ class ImportBatch(models.Model):
         ENROLLMENTS = "enrollments", "本人認証サービス"
         USAGE = "usage", "ご利用明細"
         POINTS = "points", "ポイント残高"
+        BALANCES = "balances", "分割・リボ残高"
 
     class Status(models.TextChoices):
         RUNNING = "running", "実行中"

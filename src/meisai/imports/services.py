@@ -33,7 +33,16 @@ from meisai.audit.services import audit_record
 from meisai.clock import now
 from meisai.core.jobs import connection_reopen_if_lost
 from meisai.core.progress import progress_report
-from meisai.imports.formats import Counts, ParsedFile, enrollments, members, points, products, usage
+from meisai.imports.formats import (
+    Counts,
+    ParsedFile,
+    balances,
+    enrollments,
+    members,
+    points,
+    products,
+    usage,
+)
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import (
     STORED_PROBLEMS,
@@ -53,6 +62,7 @@ FORMATS: dict[str, ModuleType] = {
     ImportBatch.Kind.ENROLLMENTS: enrollments,
     ImportBatch.Kind.USAGE: usage,
     ImportBatch.Kind.POINTS: points,
+    ImportBatch.Kind.BALANCES: balances,
 }
 
 

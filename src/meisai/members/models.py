@@ -43,6 +43,14 @@ class Member(models.Model):
     paper_required = models.BooleanField(default=False)
     #: True when every card of the member is of an excluded product (derived on import).
     program_excluded = models.BooleanField(default=False)
+    #: The account the total is debited from, as the core system sends it (optional columns of
+    #: the member file): bank and branch names and the last four digits of the account number
+    #: only, never the whole number. NULL when the core system did not send them — nullable
+    #: rather than blank text so that adding the columns is an ``ADD COLUMN`` on SQLite too (a
+    #: table rebuild there would trip the reference triggers of the tables naming members).
+    debit_bank = models.CharField(max_length=60, null=True, blank=True)  # noqa: DJ001
+    debit_branch = models.CharField(max_length=60, null=True, blank=True)  # noqa: DJ001
+    debit_account_last4 = models.CharField(max_length=4, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

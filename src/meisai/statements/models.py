@@ -156,3 +156,31 @@ class Statement(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["billing_month", "delivery"])]
+
+
+class StatementBalance(models.Model):
+    """What remains to pay after a billing month: the 分割 and リボ balances, as the core system
+    computed them (``meisai import balances``), printed on that month's statement PDF.
+
+    One per member and billing month. Like usage lines, a month's balances are closed with the
+    month: the import refuses balances for a confirmed month, so the PDF first issued keeps its
+    figures (and its SHA-256).
+    """
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="statement_balances")
+    billing_month = BillingMonthField()
+    #: リボ払い: the remaining principal after this month's payment, whole yen.
+    revolving_balance = models.BigIntegerField()
+    #: 分割払い: the remaining instalments after this month's payment, whole yen.
+    installment_balance = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "billing_month"], name="one_balance_per_member_and_month"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(revolving_balance__gte=0, installment_balance__gte=0),
+                name="statement_balances_not_negative",
+            ),
+        ]

@@ -16,11 +16,12 @@ from django.db.models import QuerySet
 
 from meisai import billing_calendar
 from meisai.billing_calendar import BillingMonth
-from meisai.clock import JST, now
+from meisai.clock import JST, jst, now
 from meisai.members import delivery
 from meisai.members.models import Card, Member
+from meisai.points.models import PointBalance
 from meisai.statements import fees
-from meisai.statements.models import LineKind, Statement, UsageLine, UserKind
+from meisai.statements.models import LineKind, Statement, StatementBalance, UsageLine, UserKind
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ class StatementView:
     groups: list[LineGroup]
     fee_lines: list[Line]
     other_lines: list[Line] = field(default_factory=list)
+    #: The remaining 分割 and リボ balances after this month, when the core system sent them.
+    balance: StatementBalance | None = None
+    #: The point balance the statement states (see :func:`statement_points`), if any.
+    points: PointBalance | None = None
 
     @property
     def lines(self) -> list[Line]:
@@ -159,6 +164,27 @@ def statement_view(*, statement: Statement) -> StatementView:
         groups=groups,
         fee_lines=fee_lines,
         other_lines=other,
+        balance=StatementBalance.objects.filter(
+            member_id=statement.member_id, billing_month=statement.billing_month
+        ).first(),
+        points=statement_points(statement=statement),
+    )
+
+
+def statement_points(*, statement: Statement) -> PointBalance | None:
+    """The point balance a statement states: the core system's latest reported on or before
+    the day the statement was confirmed, printed with its date.
+
+    Pinned to that day, not the latest balance, because a statement's PDF must render to the
+    same bytes for ever (its SHA-256 is recorded) while balances keep arriving every month.
+    None when no balance was reported by then: the PDF then says nothing about points held.
+    """
+    return (
+        PointBalance.objects.filter(
+            member_id=statement.member_id, as_of__lte=jst(statement.confirmed_at).date()
+        )
+        .order_by("-as_of", "-id")
+        .first()
     )
 
 

@@ -2,7 +2,9 @@
 
 ``member_no, card_no, card_expiry, product_code, name_kanji, name_kana, birth_date,
 postal_code, address, phone_home, phone_mobile, email, status, cancelled_on, fee_exempt,
-paper_required``
+paper_required`` and optionally, all three together, ``debit_bank, debit_branch,
+debit_account_last4`` (the debit account printed on the statement PDF; a file without them
+leaves the stored debit account alone).
 
 A member with two cards has two rows whose member fields agree. Members are upserted by
 ``member_no``, cards by the keyed hash of their number. A member present in the file is
@@ -60,7 +62,9 @@ REQUIRED = (
     "fee_exempt",
     "paper_required",
 )
-OPTIONAL: tuple[str, ...] = ()
+#: The debit account: bank and branch names, the account number's last four digits only.
+DEBIT_COLUMNS = ("debit_bank", "debit_branch", "debit_account_last4")
+OPTIONAL: tuple[str, ...] = DEBIT_COLUMNS
 
 #: The columns that describe the member (not the card): equal on every row of one member.
 MEMBER_COLUMNS = REQUIRED[REQUIRED.index("name_kanji") :]
@@ -87,6 +91,9 @@ _NAME_KANJI_MAX = max_length(Member, "name_kanji")
 _NAME_KANA_MAX = max_length(Member, "name_kana")
 _ADDRESS_MAX = max_length(Member, "address")
 _EMAIL_MAX = max_length(Member, "email")
+_DEBIT_BANK_MAX = max_length(Member, "debit_bank")
+_DEBIT_BRANCH_MAX = max_length(Member, "debit_branch")
+_ACCOUNT_LAST4_RE = re.compile(r"[0-9]{4}", re.ASCII)
 
 
 def parse_member_no(text: str) -> str:
@@ -123,6 +130,19 @@ def _kana(text: str) -> str:
     if len(value) > _NAME_KANA_MAX:
         raise FieldError(f"longer than {_NAME_KANA_MAX} characters")
     return value
+
+
+def _account_last4(text: str) -> str | None:
+    """None (not sent), or exactly four digits: the end of the account number, never all of it."""
+    value = half(text)
+    if value and not _ACCOUNT_LAST4_RE.fullmatch(value):
+        raise FieldError("not the last four digits of an account number (4 digits)")
+    return value or None
+
+
+def _debit_text(text: str, *, max_length: int) -> str | None:
+    """A bank or branch name, or None when the column is empty (the model's "not sent")."""
+    return text_field(text, max_length=max_length, required=False) or None
 
 
 def parse_email(text: str, *, max_length: int = _EMAIL_MAX) -> str:
@@ -167,6 +187,16 @@ class _Card:
 
 def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     header, problems = file.header, file.problems
+    sent = [column for column in DEBIT_COLUMNS if column in header]
+    if sent and len(sent) != len(DEBIT_COLUMNS):
+        problems.add_file(
+            "the debit account columns come together: debit_bank, debit_branch and "
+            f"debit_account_last4 (the header has only {', '.join(sent)})"
+        )
+        raise ImportRefused(problems)
+    with_debit = bool(sent)
+    member_columns = MEMBER_COLUMNS + (DEBIT_COLUMNS if with_debit else ())
+    member_fields = MEMBER_FIELDS + (DEBIT_COLUMNS if with_debit else ())
     products = {p.code: p for p in Product.objects.all()}
     birth = DateParser()
     cancelled = DateParser()
@@ -186,6 +216,10 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         "fee_exempt": parse_flag,
         "paper_required": parse_flag,
     }
+    if with_debit:
+        parsers["debit_bank"] = lambda t: _debit_text(t, max_length=_DEBIT_BANK_MAX)
+        parsers["debit_branch"] = lambda t: _debit_text(t, max_length=_DEBIT_BRANCH_MAX)
+        parsers["debit_account_last4"] = _account_last4
     members: dict[str, _Member] = {}
     card_lines: dict[str, int] = {}
     counts = Counts()
@@ -196,7 +230,7 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         except FieldError as error:
             problems.add(line, "member_no", row[header["member_no"]], str(error))
             continue
-        raw = {column: row[header[column]] for column in MEMBER_COLUMNS}
+        raw = {column: row[header[column]] for column in member_columns}
         values: dict[str, object] = {}
         bad = False
         for column, parse in parsers.items():
@@ -218,7 +252,7 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
             }
             members[member_no] = _Member(line, raw, values, phones, [card])
             continue
-        for column in MEMBER_COLUMNS:
+        for column in member_columns:
             if half(raw[column]) != half(known.raw[column]):
                 problems.add(
                     line,
@@ -238,7 +272,7 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     if problems:
         raise ImportRefused(problems)
     counts.unit, counts.items = "members", len(members)
-    _write(members, counts)
+    _write(members, counts, member_fields)
     return counts
 
 
@@ -258,6 +292,14 @@ def _check_member(
             line, "cancelled_on", raw["cancelled_on"], "must be empty when status is active"
         )
         return False
+    if "debit_bank" in values and any(values[column] for column in DEBIT_COLUMNS):
+        # A bank without an account, or an account without its bank, is no debit account.
+        for column in ("debit_bank", "debit_account_last4"):
+            if not values[column]:
+                problems.add(
+                    line, column, raw[column], "required with the other debit account columns"
+                )
+                return False
     return True
 
 
@@ -340,7 +382,7 @@ def _check_card_owners(members: dict[str, _Member], problems: Problems) -> None:
                 )
 
 
-def _write(members: dict[str, _Member], counts: Counts) -> None:
+def _write(members: dict[str, _Member], counts: Counts, member_fields: tuple[str, ...]) -> None:
     existing: dict[str, Member] = {}
     for part in chunked(list(members), 2000):
         existing.update((m.member_no, m) for m in Member.objects.filter(member_no__in=part))
@@ -354,13 +396,13 @@ def _write(members: dict[str, _Member], counts: Counts) -> None:
         if member is None:
             new.append(Member(member_no=member_no, **values))
             continue
-        if any(getattr(member, name) != values[name] for name in MEMBER_FIELDS):
-            for name in MEMBER_FIELDS:
+        if any(getattr(member, name) != values[name] for name in member_fields):
+            for name in member_fields:
                 setattr(member, name, values[name])
             changed.append(member)
             touched.add(member_no)
     Member.objects.bulk_create(new, batch_size=1000)
-    Member.objects.bulk_update(changed, list(MEMBER_FIELDS), batch_size=500)
+    Member.objects.bulk_update(changed, list(member_fields), batch_size=500)
     for member in new:
         existing[member.member_no] = member
     counts.inserted = len(new)

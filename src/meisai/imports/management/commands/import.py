@@ -16,9 +16,10 @@ from meisai.imports.tasks import import_file_task
 
 class Command(BaseCommand):
     help = (
-        "Import a file from the core card system: products, members, enrollments, usage or "
-        "points (CSV, UTF-8 or cp932). The file is imported whole or not at all; each problem "
-        "is one line (FILE:LINE: column C: value 'V': what is wrong) and the exit status is 1."
+        "Import a file from the core card system: products, members, enrollments, usage, "
+        "points or balances (CSV, UTF-8 or cp932). The file is imported whole or not at all; "
+        "each problem is one line (FILE:LINE: column C: value 'V': what is wrong) and the exit "
+        "status is 1."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
