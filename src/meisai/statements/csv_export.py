@@ -2,6 +2,17 @@
 
 Decisions, documented in docs/member-pages.md:
 
+* Columns: what a household-account (家計簿) app reads first — use date, merchant, billed amount,
+  payment type, 支払回数, user, card — then the use amount, the billing month and the note.
+* The file survives a spreadsheet opened with date recognition on (Excel's default; LibreOffice
+  Calc's "detect special numbers"): only the use date becomes a date (ISO ``2025-03-01``), only
+  the amounts become numbers, no cell becomes a formula. Meisai's own text has forms no
+  spreadsheet reinterprets (支払回数 ``3/10`` is written ``10回中3回目``, the card as its mask
+  ``****-****-****-0012``, the billing month ``2025年4月請求分``); a text cell from the core
+  system that a spreadsheet would read as a number, date, time, truth value or error (a
+  merchant ``1/3``, ``0012``, ``１２３``, ``TRUE``) gets the leading single quote of formula
+  neutralisation (``text_cell``). tests/statements/test_csv_spreadsheet.py opens the downloads
+  in LibreOffice Calc and reads the cell types back.
 * Encoding: cp932 (what Excel on Japanese Windows opens) by default, UTF-8 with a BOM on
   request. Not ``shift_jis``: that codec rejects characters members do have in their
   statements (髙, ㈱, ①).
@@ -20,26 +31,28 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
 from meisai.core import cp932
-from meisai.statements.formatting import payment_label, short_date
+from meisai.statements.formatting import month_label, payment_label
 from meisai.statements.models import LineKind, Statement
 from meisai.statements.selectors import Line, statement_view
 
 HEADER: list[str | int] = [
-    "請求月",
-    "カード番号",
-    "利用者",
     "利用日",
     "利用店名",
-    "支払区分",
-    "分割回数",
-    "利用金額",
     "請求金額",
+    "支払区分",
+    "支払回数",
+    "利用者",
+    "カード番号",
+    "利用金額",
+    "請求月",
     "備考",
 ]
 
@@ -70,23 +83,86 @@ def neutralise(text: str, *, encoding: str) -> str:
     return "'" + cell if starts_formula(cell) else cell
 
 
+#: What may make up a number, fraction, percentage, amount of money, date or time in a
+#: spreadsheet's eyes, once NFKC has folded the full-width forms (Calc reads ``１２３`` as 123).
+_VALUE_CHARACTERS = frozenset("0123456789 +-.,/:()%$¥€£")
+#: The words and letters a spreadsheet accepts inside such a value: month names, AM/PM, the
+#: exponent, the Japanese date and era words, an era letter before a date (``R7.3.1``).
+_VALUE_WORDS = re.compile(
+    r"(?<![a-z])(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|[ap]\.?m?\.?)(?![a-z])"
+    r"|(?<=\d)e(?=[+-]?\d)|(?<![a-z])[mtshr](?=\d{1,2}[./\-年])"
+    r"|年|月|日|時|分|秒|午前|午後|令和|平成|昭和|大正|明治|元",
+    re.IGNORECASE,
+)
+#: Whole cells a spreadsheet reads as a truth value or an error value.
+_VALUE_LITERALS = re.compile(
+    r"\s*(?:true|false|#(?:null!|div/0!|value!|ref!|name\?|num!|n/a|getting_data))\s*",
+    re.IGNORECASE,
+)
+
+
+#: Every character ``_VALUE_WORDS`` and ``_VALUE_LITERALS`` may remove: a cell holding any other
+#: (beyond ``_VALUE_CHARACTERS``) is text, which settles most cells before any regex runs.
+_VALUE_WORD_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ#!?/_."
+    "年月日時分秒午前後令和平成昭大正明治元 \t\r\n"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def reads_as_value(cell: str) -> bool:
+    """Whether a spreadsheet with date recognition on could read the written ``cell`` as a
+    number, date, time, truth value or error rather than as the text it is.
+
+    On the safe side: a cell holding digits and nothing but what a number or date may hold
+    counts (``1/3``, ``12-1``, ``0012``, ``2025-04``, ``１２３``); one with any other letter,
+    kana, kanji or sign (``M0000001``, ``3-4番``, ``****-****-****-0012``) does not."""
+    folded = unicodedata.normalize("NFKC", cell)
+    if not set(folded) <= _VALUE_CHARACTERS | _VALUE_WORD_CHARACTERS:
+        return False
+    if _VALUE_LITERALS.fullmatch(folded):
+        return True
+    rest = _VALUE_WORDS.sub("", folded)
+    return any(char in "0123456789" for char in rest) and set(rest) <= _VALUE_CHARACTERS
+
+
+def text_cell(text: str, *, encoding: str) -> str:
+    """A text cell of the statement CSV as it will be written: neutralised like
+    ``neutralise``, and also quoted when a spreadsheet would turn it into a value."""
+    cell = written_form(text, encoding=encoding)
+    return "'" + cell if starts_formula(cell) or reads_as_value(cell) else cell
+
+
+_INSTALLMENT = re.compile(r"(\d+)/(\d+)")
+
+
+def installment_text(installment: str) -> str:
+    """The core system's ``3/10`` (3rd of 10) as ``10回中3回目``: no slash, so no spreadsheet
+    reads a date or a fraction in it."""
+    match = _INSTALLMENT.fullmatch(installment)
+    return f"{match[2]}回中{match[1]}回目" if match else installment
+
+
 def line_row(statement: Statement, line: Line, *, encoding: str) -> list[str | int]:
-    """One CSV row; text cells neutralised, amounts as integers."""
+    """One CSV row in ``HEADER``'s order: the use date as ISO ``YYYY-MM-DD`` (the one cell meant
+    to become a date), amounts as integers, every other cell through ``text_cell``."""
     payment = "" if line.kind == LineKind.PAPER_FEE else payment_label(line.payment_type)
-    text_cells = [
-        str(statement.billing_month),
-        line.card.masked if line.card else "",
-        line.user_kind,
-        short_date(line.use_date),
-        line.merchant,
-        payment,
-        line.installment,
-    ]
+
+    def text(value: str) -> str:
+        return text_cell(value, encoding=encoding)
+
     return [
-        *(neutralise(cell, encoding=encoding) for cell in text_cells),
-        line.use_amount,
+        line.use_date.isoformat() if line.use_date else "",
+        text(line.merchant),
         line.billed_amount,
-        neutralise(line.note, encoding=encoding),
+        text(payment),
+        text(installment_text(line.installment)),
+        text(line.user_kind),
+        text(line.card.masked if line.card else ""),
+        line.use_amount,
+        text(month_label(statement.billing_month)),
+        text(line.note),
     ]
 
 
