@@ -54,8 +54,9 @@ def test_demo_loads_members_usage_accounts_and_prints_logins(tmp_path):
     assert UsageLine.objects.filter(user_kind="家族").exists()
     assert UsageLine.objects.filter(payment_type="分割", installment__regex=r"^\d+/\d+$").exists()
     assert UsageLine.objects.filter(billed_amount__lt=0, note="返品").exists()
-    # Every file went through the importers: 4 master files and one usage file per month.
-    assert ImportBatch.objects.filter(status="done", actor="demo").count() == 4 + 8
+    # Every file went through the importers: 4 master files, one usage and one balances file
+    # per month.
+    assert ImportBatch.objects.filter(status="done", actor="demo").count() == 4 + 8 + 8
     assert Member.objects.get(member_no="M0000006").program_excluded is True
     assert Member.objects.get(member_no="M0000007").status == "cancelled"
     legacy = Account.objects.get(login_id="iwate.0001")
@@ -88,6 +89,7 @@ def test_running_the_demo_twice_changes_nothing(tmp_path):
     assert counts() == before
     assert "members.csv: 取込済み(変更なし)" in output
     assert "(取込済み 8 ファイルは変更なし)" in output
+    assert ImportBatch.objects.filter(kind="balances", status="unchanged").count() == 8
 
 
 def test_the_demo_s_mailed_links_use_the_address_it_serves_on(tmp_path, monkeypatch):

@@ -68,6 +68,15 @@ def demo_load(
         f" {len(outcomes)} ファイル: 新規 {sum(o.counts.inserted for o in outcomes)} 行"
         + (f"(取込済み {before} ファイルは変更なし)" if before else "")
     )
+    balances = [
+        import_file(kind="balances", path=path, actor="demo", progress=False)
+        for _, path in files.balances
+    ]
+    if balances:
+        write(
+            f"  取込 balances    {files.balances[0][1].name}〜{files.balances[-1][1].name}"
+            f" {len(balances)} ファイル(分割・リボ残高)"
+        )
     registered, stopped = _web_members(files.people)
     write(f"WEB登録 {registered} 名・紙明細停止 {stopped} 名を記録しました")
     _monthly_cycle(latest, write)
