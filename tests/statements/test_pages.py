@@ -204,7 +204,10 @@ def test_statement_groups_lines_by_card_and_user_with_fee_and_totals(member_clie
     assert "25,465円" in page  # 12,000 + 3,300 + 10,000 + 165
     assert "2025年4月28日(月)" in page
     assert "1,000ポイント" in page
-    assert "<caption>カード ****-****-****-1234 本人ご利用分の明細</caption>" in page
+    # Each table is named by its heading (no caption repeating it), its 小計 said once.
+    assert '<table class="stack lines" aria-labelledby="group-1">' in page
+    assert "<caption" not in page
+    assert page.count("小計") == len(headings)
     assert "4980000000001234" not in page
 
 
