@@ -80,8 +80,10 @@ def test_statement_downloads_and_stopping_paper(site, smtp_sink, page, tmp_path)
     assert _fits_the_screen(page)
 
     # PDF and CSV downloads.
+    # 「PDFで見る」 opens the viewer (a headless browser has none); the download link saves it.
+    assert page.get_by_role("link", name="PDFで見る").get_attribute("href").endswith(".pdf")
     with page.expect_download() as pdf_download:
-        page.get_by_role("link", name="PDFで見る").click()
+        page.get_by_role("link", name="PDFをダウンロード").click()
     pdf = Path(pdf_download.value.path()).read_bytes()
     assert pdf.startswith(b"%PDF-")
     assert pdf_download.value.suggested_filename == f"ご利用代金明細書_{month.label}.pdf"
@@ -90,7 +92,9 @@ def test_statement_downloads_and_stopping_paper(site, smtp_sink, page, tmp_path)
         page.get_by_role("link", name="CSVでダウンロード").click()
     text = Path(csv_download.value.path()).read_bytes().decode("cp932")
     assert csv_download.value.suggested_filename == f"ご利用明細_{month.label}.csv"
-    assert text.splitlines()[0].startswith("請求月,カード番号,利用者,利用日,利用店名")
+    assert text.splitlines()[0].startswith(
+        "利用日,利用店名,請求金額,支払区分,支払回数,利用者,カード番号"
+    )
     assert "盛岡百貨店" in text and "'=髙橋商店㈱" in text
 
     # お客様情報 → 紙明細停止選択 → 「紙明細を停止する」 → 変更 → 確定.

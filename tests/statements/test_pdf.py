@@ -70,8 +70,9 @@ def test_pdf_has_the_statement_text_and_embeds_the_font_subset(member_client, st
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
+    # 「PDFで見る」 opens it in the browser (SPEC 4.4); its name is kept for a save.
     assert response["Content-Disposition"] == (
-        "attachment; filename=\"meisai-2025-04.pdf\"; filename*=UTF-8''"
+        "inline; filename=\"meisai-2025-04.pdf\"; filename*=UTF-8''"
         "%E3%81%94%E5%88%A9%E7%94%A8%E4%BB%A3%E9%87%91%E6%98%8E%E7%B4%B0%E6%9B%B8_"
         "2025%E5%B9%B44%E6%9C%88%E8%AB%8B%E6%B1%82%E5%88%86.pdf"
     )
@@ -176,3 +177,22 @@ def test_a_long_statement_continues_on_more_pages(member_client, account):
     text = _text(pdf)
     assert "店舗001" in text and "店舗120" in text and "12,000円" in text
     assert "(続き)" in reader.pages[1].extract_text()
+
+
+@time_machine.travel(APRIL_20, tick=False)
+def test_the_pdf_opens_in_the_browser_viewer_and_downloads_on_request(member_client, statement):
+    shown = member_client.get("/statements/2025-04.pdf")
+    saved = member_client.get("/statements/2025-04.pdf?download=1")
+
+    assert shown["Content-Disposition"].startswith("inline; ")
+    assert saved["Content-Disposition"].startswith("attachment; ")
+    assert shown.content == saved.content
+    # The viewer is a plugin: this response (a PDF, never HTML) lets itself be embedded; every
+    # other directive of the policy stays.
+    policy = dict(
+        part.strip().split(" ", 1) for part in shown["Content-Security-Policy"].split(";")
+    )
+    assert policy["object-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["default-src"] == "'self'"
+    assert shown["Cache-Control"].find("no-store") >= 0

@@ -199,6 +199,8 @@ def _drain(buffer: io.StringIO, codec: str, errors: str, first: bool) -> bytes:
     return data
 
 
-def content_disposition(*, filename: str, fallback: str) -> str:
-    """``attachment`` with a Japanese file name (RFC 5987/6266) and an ASCII one for old agents."""
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+def content_disposition(*, filename: str, fallback: str, inline: bool = False) -> str:
+    """``attachment`` (or ``inline``: shown in the browser) with a Japanese file name (RFC
+    5987/6266) and an ASCII one for old agents."""
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

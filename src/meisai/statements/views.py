@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from csp.constants import SELF
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -32,7 +34,7 @@ from meisai.statements.pdf import (
 )
 
 #: Part of the cache key of a rendered statement body: raise it when the template changes.
-STATEMENT_BODY_VERSION = 2
+STATEMENT_BODY_VERSION = 3
 
 
 @require_safe
@@ -110,6 +112,9 @@ def statement_detail(request: HttpRequest, month: BillingMonth) -> HttpResponse:
 
 @require_safe
 @member_required()
+# The browser's own PDF viewer is a plugin: the page's ``object-src 'none'`` would refuse to show
+# the document inline. This response is the PDF itself, never HTML, so it may embed itself.
+@csp_replace({"object-src": [SELF]})  # type: ignore[arg-type]  # its stub knows request-only views
 def statement_pdf_download(request: HttpRequest, month: BillingMonth) -> HttpResponse:
     member = request_member(request)
     statement = _statement_or_404(member, month)
@@ -127,7 +132,10 @@ def statement_pdf_download(request: HttpRequest, month: BillingMonth) -> HttpRes
     _viewed("statement_pdf", request, month=str(month))
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = csv_export.content_disposition(
-        filename=f"ご利用代金明細書_{month.label}.pdf", fallback=f"meisai-{month}.pdf"
+        filename=f"ご利用代金明細書_{month.label}.pdf",
+        fallback=f"meisai-{month}.pdf",
+        # 「PDFで見る」 opens it in the browser's viewer; 「PDFをダウンロード」 saves it.
+        inline="download" not in request.GET,
     )
     return response
 
