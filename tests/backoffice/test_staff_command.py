@@ -69,7 +69,9 @@ def test_add_creates_a_staff_account_and_prints_the_totp_uri_once(frozen):
     assert device.confirmed is False  # confirmed by its first code at the staff login
     assert output.count("otpauth://totp/") == 1
     assert output.splitlines()[-1] == device.config_url
-    assert device.config_url.startswith("otpauth://totp/op-takahashi?secret=")
+    # The label is the issuer and the login ID; the issuer is named again for older apps.
+    assert device.config_url.startswith("otpauth://totp/")
+    assert "op-takahashi?secret=" in device.config_url and "&issuer=" in device.config_url
     assert PASSWORD not in output
     assert [(e.actor, e.action, e.detail) for e in AuditEntry.objects.all()] == [
         (ACTOR, "staff_add", {"login_id": "op-takahashi", "role": "operator"})
