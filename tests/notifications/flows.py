@@ -89,8 +89,10 @@ def follow(client: Client, path: str) -> Any:
     return page
 
 
-def register(client: Client, read: Reader, *, email: str = EMAIL) -> list[str]:
-    """The six steps; returns the two links the member was sent."""
+def _through_step_6(
+    client: Client, read: Reader, *, email: str, login_id: str, password: str, message: str
+) -> tuple[str, str]:
+    """Steps 3 to 6 through the pages; returns the identity link and the completion link."""
     assert client.post("/register/", {"agree": "on"}).status_code == 302
     response = client.post("/register/email/", {"email": email, "email_confirm": email})
     assert response.status_code == 302
@@ -102,15 +104,22 @@ def register(client: Client, read: Reader, *, email: str = EMAIL) -> list[str]:
             "card_expiry": "12/29",
             "birth_date": BIRTH_DATE.isoformat(),
             "phone": MOBILE_PHONE,
-            "login_id": LOGIN_ID,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "personal_message": "岩手山が見える",
+            "login_id": login_id,
+            "password": password,
+            "password_confirm": password,
+            "personal_message": message,
         },
     )
     assert response.status_code == 302, response.content.decode()
     assert client.post("/register/confirm/").status_code == 302
-    completion = link_in(read("registration_completion_link", email))
+    return identity, link_in(read("registration_completion_link", email))
+
+
+def register(client: Client, read: Reader, *, email: str = EMAIL) -> list[str]:
+    """The six steps; returns the two links the member was sent."""
+    identity, completion = _through_step_6(
+        client, read, email=email, login_id=LOGIN_ID, password=PASSWORD, message="岩手山が見える"
+    )
     follow(client, completion)
     return [identity, completion]
 
@@ -124,26 +133,9 @@ def reregister(
 ) -> list[str]:
     """A member with an account registers again from ``email``; the owner's address confirms
     it from the notice. Returns the two completion-side links and the notice's two links."""
-    assert client.post("/register/", {"agree": "on"}).status_code == 302
-    response = client.post("/register/email/", {"email": email, "email_confirm": email})
-    assert response.status_code == 302
-    identity = link_in(read("registration_link", email))
-    response = client.post(
-        identity,
-        {
-            "card_number": CARD_NUMBER,
-            "card_expiry": "12/29",
-            "birth_date": BIRTH_DATE.isoformat(),
-            "phone": MOBILE_PHONE,
-            "login_id": login_id,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "personal_message": "中津川の鮭",
-        },
+    identity, completion = _through_step_6(
+        client, read, email=email, login_id=login_id, password=PASSWORD, message="中津川の鮭"
     )
-    assert response.status_code == 302, response.content.decode()
-    assert client.post("/register/confirm/").status_code == 302
-    completion = link_in(read("registration_completion_link", email))
     assert "再登録のお手続きを受け付けました" in follow(client, completion).content.decode()
     confirm, cancel = links_in(read("reregistration_notice", owner_email))
     assert "再登録が完了しました" in follow(Client(), confirm).content.decode()

@@ -13,6 +13,8 @@ runs.
 
 from django.db import migrations
 
+from meisai.backoffice.migrations import _grants
+
 VIEW = [
     ("members", "product"),
     ("members", "member"),
@@ -33,20 +35,7 @@ ROLES = {
 
 
 def forward(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, grants in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for action, app, model in grants:
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app, codename=f"{action}_{model}")
-            )
+    _grants.grant(apps, ROLES)
 
 
 def backward(apps, schema_editor):
