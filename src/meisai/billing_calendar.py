@@ -223,7 +223,7 @@ class CalendarTerms:
     debit_day: int
     history_months: int
     service_start: BillingMonth
-    #: ``2024年11月請求分``: the first billing month shown online.
+    #: ``2024年11月請求分`` (``November 2024 statement``): the first billing month shown online.
     service_start_label: str
     paper_fee_start: BillingMonth
     paper_fee_start_label: str
@@ -234,7 +234,11 @@ class CalendarTerms:
 
 
 def calendar_terms() -> CalendarTerms:
-    """The configured calendar, read afresh so a changed setting shows on the next page."""
+    """The configured calendar, read afresh so a changed setting shows on the next page; its
+    month labels are in the active language (``statements.formatting``)."""
+    # formatting imports BillingMonth from here: imported when called, not when loaded.
+    from meisai.statements.formatting import statement_month
+
     cutoff_day = int(_setting("registration_cutoff_day"))
     start = service_start()
     fee_start = paper_fee_start()
@@ -246,9 +250,9 @@ def calendar_terms() -> CalendarTerms:
         debit_day=int(_setting("debit_day")),
         history_months=int(_setting("history_months")),
         service_start=start,
-        service_start_label=start.label,
+        service_start_label=statement_month(start),
         paper_fee_start=fee_start,
-        paper_fee_start_label=fee_start.label,
+        paper_fee_start_label=statement_month(fee_start),
         paper_fee_net=net,
         paper_fee_tax=tax,
         paper_fee=net + tax,

@@ -250,7 +250,7 @@ def test_the_english_pages_follow_the_calendar_too(client):
 
     assert "decided by your setting on day 15 of each month" in top
     assert "All statements (12-month history)" in top
-    assert "(12 at most, from 2025年1月請求分 onwards)" in not_found
+    assert "(12 at most, from the January 2025 statement onwards)" in not_found
     assert flyer_texts_in(top) == [] and flyer_texts_in(not_found) == []
 
 

@@ -188,12 +188,26 @@ def test_every_message_of_the_catalogue_has_its_english_and_is_compiled(tmp_path
     assert re.fullmatch(r"\d+ translated messages\.\n", statistics), statistics
     with compiled.open("rb") as mo:
         messages = gnu_gettext.GNUTranslations(mo)._catalog  # type: ignore[attr-defined]
-    messages = {msgid: msgstr for msgid, msgstr in messages.items() if msgid}
-    assert len(messages) == int(statistics.split()[0])
+    # A plural message is stored once per form, as (msgid, n); a context one as "context\x04msgid".
+    messages = {key: msgstr for key, msgstr in messages.items() if key}
+    singular = {key for key in messages if isinstance(key, str)}
+    plural = {key[0] for key in messages if isinstance(key, tuple)}
+    assert len(singular) + len(plural) == int(statistics.split()[0])
 
     with translation.override("en"):
-        served = {msgid: translation.gettext(msgid) for msgid in messages}
+        served = {key: _served(key) for key in messages}
     assert served == messages, "the compiled catalogue is stale: run scripts/setup"
+
+
+def _served(key: str | tuple[str, int]) -> str:
+    """What Django serves for a key of the compiled catalogue."""
+    if isinstance(key, tuple):
+        msgid, form = key
+        return translation.ngettext(msgid, msgid, 1 if form == 0 else 2)
+    if "\x04" in key:
+        context, msgid = key.split("\x04")
+        return translation.pgettext(context, msgid)
+    return translation.gettext(key)
 
 
 def test_makemessages_finds_no_message_missing_from_the_catalogue(tmp_path, monkeypatch, settings):

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from meisai.accounts.links import site_url
 from meisai.accounts.models import Account, Enrollment, Registration, RememberedBrowser
@@ -29,7 +30,9 @@ from meisai.members.models import DeliveryPreference
 from meisai.members.services import delivery_preference_change, web_delivery_refusal
 from meisai.notifications.services import email_enqueue
 
-LOGIN_ID_TAKEN = "ご指定のログインIDは既に使用されています。お手数ですが最初からお手続きください。"
+LOGIN_ID_TAKEN = gettext_lazy(
+    "ご指定のログインIDは既に使用されています。お手数ですが最初からお手続きください。"
+)
 
 
 def account_from_registration(

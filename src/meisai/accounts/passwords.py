@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from meisai.core.text import normalize_digits
 
@@ -67,12 +68,13 @@ class MaximumLengthValidator:
     def validate(self, password: str, user: Any = None) -> None:
         if len(password) > self.max_length:
             raise ValidationError(
-                f"パスワードは{self.max_length}文字以内で入力してください。",
+                gettext("パスワードは%(max_length)d文字以内で入力してください。")
+                % {"max_length": self.max_length},
                 code="password_too_long",
             )
 
     def get_help_text(self) -> str:
-        return f"{self.max_length}文字以内"
+        return gettext("%(max_length)d文字以内") % {"max_length": self.max_length}
 
 
 class PersonalDataValidator:
@@ -85,21 +87,24 @@ class PersonalDataValidator:
         login_id = str(getattr(user, "login_id", "") or "").lower()
         if login_id and login_id in lowered:
             raise ValidationError(
-                "パスワードにログインIDを含めることはできません。", code="password_has_login_id"
+                gettext("パスワードにログインIDを含めることはできません。"),
+                code="password_has_login_id",
             )
         digits = normalize_digits(password)
         for phone in getattr(user, "phones", ()) or ():
             if phone and phone in digits:
                 raise ValidationError(
-                    "パスワードに電話番号を含めることはできません。", code="password_has_phone"
+                    gettext("パスワードに電話番号を含めることはできません。"),
+                    code="password_has_phone",
                 )
         birth_date = getattr(user, "birth_date", None)
         if birth_date:
             compact = re.sub(r"[-/.年月日]", "", digits)
             if any(form in compact for form in _birth_date_forms(birth_date)):
                 raise ValidationError(
-                    "パスワードに生年月日を含めることはできません。", code="password_has_birth_date"
+                    gettext("パスワードに生年月日を含めることはできません。"),
+                    code="password_has_birth_date",
                 )
 
     def get_help_text(self) -> str:
-        return "ログインID・電話番号・生年月日を含まないもの"
+        return gettext("ログインID・電話番号・生年月日を含まないもの")

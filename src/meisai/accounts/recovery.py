@@ -14,6 +14,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from meisai import card_numbers
@@ -30,7 +31,7 @@ from meisai.clock import jst, now
 from meisai.members.models import Card, Member
 from meisai.notifications.services import email_enqueue
 
-INVALID_LINK = "このURLは無効です(使用済み、または有効期限切れです)。"
+INVALID_LINK = gettext_lazy("このURLは無効です(使用済み、または有効期限切れです)。")
 
 
 @sensitive_variables("card_number", "number", "birth_date")

@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from meisai import card_numbers
@@ -33,19 +34,21 @@ from meisai.core.text import normalize_digits
 from meisai.members.models import Card, Member
 from meisai.notifications.services import email_enqueue
 
-GENERIC_IDENTITY_ERROR = (
+GENERIC_IDENTITY_ERROR = gettext_lazy(
     "入力されたカード情報・生年月日ではご本人様を確認できませんでした。"
     "入力内容をご確認のうえ、もう一度お試しください。"
 )
-PHONE_MISMATCH_ERROR = (
+PHONE_MISMATCH_ERROR = gettext_lazy(
     "電話番号が当社にご登録の電話番号と一致しません。"
     "ご登録の電話番号が「ご自宅の電話番号」の場合があります。ハイフン無しでご入力ください。"
 )
-CARD_LOCKED_ERROR = (
+CARD_LOCKED_ERROR = gettext_lazy(
     "このカードでの登録手続きは、入力誤りが続いたため24時間停止しています。"
     "時間をおいてお手続きいただくか、カード裏面の電話番号へお問い合わせください。"
 )
-LOGIN_ID_TAKEN_ERROR = "このログインIDは使用できません。別のログインIDを入力してください。"
+LOGIN_ID_TAKEN_ERROR = gettext_lazy(
+    "このログインIDは使用できません。別のログインIDを入力してください。"
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def registration_consent_record(*, terms_version: str) -> Consent:
 def registration_start(*, consent: Consent, email: str) -> Registration:
     """Step 4: email the 登録手続きURL. Sent whatever the address, so the page reveals nothing."""
     if Registration.objects.filter(consent=consent).exists():
-        raise Refused("この同意による手続きは既に始まっています。")
+        raise Refused(gettext("この同意による手続きは既に始まっています。"))
     token, hashed = token_issue(purpose="register-email")
     moment = now()
     registration = Registration.objects.create(
@@ -148,7 +151,7 @@ def registration_verify(*, registration: Registration, entered: IdentityInput) -
     with transaction.atomic():
         locked = Registration.objects.select_for_update().get(pk=registration.pk)
         if locked.state != Registration.State.EMAIL_SENT or locked.email_token_used_at:
-            raise Refused("この登録手続きURLは既に使用されています。")
+            raise Refused(gettext("この登録手続きURLは既に使用されています。"))
         locked.state = Registration.State.VERIFIED
         locked.email_token_used_at = now()
         locked.member = member
@@ -176,7 +179,7 @@ def registration_confirm(*, registration: Registration) -> Registration:
     """Step 6 (「確定」): email the 完了手続きURL. Only a verified registration gets here."""
     locked = Registration.objects.select_for_update().get(pk=registration.pk)
     if locked.state != Registration.State.VERIFIED:
-        raise Refused("この登録手続きは既に確定されています。")
+        raise Refused(gettext("この登録手続きは既に確定されています。"))
     token, hashed = token_issue(purpose="register-complete")
     locked.state = Registration.State.COMPLETION_SENT
     locked.completion_token_hash = hashed

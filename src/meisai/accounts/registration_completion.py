@@ -10,6 +10,7 @@ the registration waits, and the owner's address is told (``reregistration``).
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_lazy
 
 from meisai.accounts.account_creation import account_from_registration
 from meisai.accounts.models import Account, Enrollment, Registration
@@ -19,7 +20,7 @@ from meisai.accounts.selectors import registration_for_completion_token
 from meisai.clock import now
 from meisai.members.models import Member
 
-INVALID_LINK = "この完了手続きURLは無効です(使用済み、または有効期限切れです)。"
+INVALID_LINK = gettext_lazy("この完了手続きURLは無効です(使用済み、または有効期限切れです)。")
 
 
 @transaction.atomic
@@ -42,7 +43,7 @@ def registration_complete(*, token: str) -> Registration:
         raise Refused(INVALID_LINK)
     member = Member.objects.select_for_update().get(pk=registration.member.pk)
     if not member.is_active or not registration.card.is_active:
-        raise Refused("ご登録のカードではお手続きを完了できませんでした。")
+        raise Refused(gettext("ご登録のカードではお手続きを完了できませんでした。"))
     registration.member = member
     if _has_account_or_enrolment(member):
         reregistration_hold(registration=registration, moment=moment)

@@ -21,6 +21,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from meisai.accounts.account_creation import account_from_registration
 from meisai.accounts.links import site_url
@@ -36,7 +37,7 @@ from meisai.notifications.services import email_enqueue
 
 #: The token purpose of the notice's two links.
 TAKEOVER_PURPOSE = "reregister-decide"
-INVALID_LINK = (
+INVALID_LINK = gettext_lazy(
     "このURLは無効です(お手続きは既に切り替わったか、取り消されています)。"
     "ご不明な点はカード裏面の電話番号へお問い合わせください。"
 )
@@ -209,7 +210,7 @@ def _take_effect(registration: Registration, *, took_effect: str, moment: dt.dat
     member = Member.objects.select_for_update().get(pk=registration.member.pk)
     registration.member = member
     if not member.is_active or not registration.card.is_active:
-        raise TakeoverImpossible(Registration.Ending.CARD_INACTIVE, INVALID_LINK)
+        raise TakeoverImpossible(Registration.Ending.CARD_INACTIVE, str(INVALID_LINK))
     try:
         account_from_registration(registration=registration, moment=moment, took_effect=took_effect)
     except Refused as refusal:

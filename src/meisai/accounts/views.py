@@ -16,8 +16,9 @@ from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import Promise
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
@@ -52,6 +53,8 @@ from meisai.accounts.passwords import owner_of
 from meisai.accounts.refusals import Refused
 from meisai.core.clients import client_address
 from meisai.core.member_access import member_required
+from meisai.members.delivery import delivery_since, web_delivery_refusal
+from meisai.points.selectors import campaigns_promised
 
 CONSENT_KEY = "meisai_registration_consent"
 REGISTRATION_KEY = "meisai_registration"
@@ -63,7 +66,9 @@ BROWSER_COOKIE_AGE = 60 * 60 * 24 * 365
 LOGIN_FAILED = gettext_lazy(
     "ログインIDまたはパスワードが正しくありません。続けて誤るとしばらくログインできなくなります。"
 )
-TOO_MANY = "お手続きが集中しています。しばらく時間をおいてから、もう一度お試しください。"
+TOO_MANY = gettext_lazy(
+    "お手続きが集中しています。しばらく時間をおいてから、もう一度お試しください。"
+)
 
 
 def _posted(request: HttpRequest) -> Any:
@@ -77,7 +82,7 @@ def _too_many(request: HttpRequest, throttled: throttles.Throttled | None = None
     response = render(
         request,
         "error.html",
-        {"status": 429, "title": "しばらくお待ちください", "message": TOO_MANY},
+        {"status": 429, "title": gettext("しばらくお待ちください"), "message": TOO_MANY},
         status=429,
     )
     if throttled is not None:
@@ -95,11 +100,11 @@ def _throttled(request: HttpRequest, scope: str) -> HttpResponse | None:
     return _too_many(request, refusal)
 
 
-def _invalid_link(request: HttpRequest, message: str | None = None) -> HttpResponse:
+def _invalid_link(request: HttpRequest, message: str | Promise | None = None) -> HttpResponse:
     return render(
         request,
         "accounts/invalid_link.html",
-        {"message": message or "このURLは無効です(使用済み、または有効期限切れです)。"},
+        {"message": message or recovery.INVALID_LINK},
         status=404,
     )
 
@@ -132,7 +137,7 @@ def register_email(request: HttpRequest) -> HttpResponse:
     """Step 4: the email address, twice, and 「確定」."""
     consent = selectors.consent_awaiting_email(consent_id=request.session.get(CONSENT_KEY))
     if consent is None:
-        messages.info(request, "はじめに利用規約への同意をお願いいたします。")
+        messages.info(request, gettext("はじめに利用規約への同意をお願いいたします。"))
         return redirect("accounts:register")
     form = RegistrationEmailForm(_posted(request))
     if request.method == "POST" and form.is_valid():
@@ -182,7 +187,9 @@ def register_confirm(request: HttpRequest) -> HttpResponse:
         registration_id=request.session.get(REGISTRATION_KEY)
     )
     if verified is None:
-        messages.info(request, "お手続きの順番が正しくありません。最初からお手続きください。")
+        messages.info(
+            request, gettext("お手続きの順番が正しくありません。最初からお手続きください。")
+        )
         return redirect("accounts:register")
     if request.method == "POST":
         if refused := _throttled(request, "link_post"):
@@ -217,7 +224,19 @@ def register_complete(request: HttpRequest, token: str) -> HttpResponse:
     if done.state == Registration.State.PENDING:
         # A re-registration: it takes effect later, or when the owner's address confirms it.
         return render(request, "accounts/register_pending.html", {"registration": done})
-    return render(request, "accounts/register_complete.html", {"account": done.account})
+    # From which billing month the statements are on the web, and the campaign's points.
+    member = done.member
+    situation: dict[str, Any] = {}
+    if member is not None:
+        situation = {
+            "delivery_since": (
+                None if web_delivery_refusal(member=member) else delivery_since(member=member)
+            ),
+            "campaigns_promised": campaigns_promised(member=member),
+        }
+    return render(
+        request, "accounts/register_complete.html", {"account": done.account, **situation}
+    )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -350,11 +369,41 @@ def login_code(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/login_code.html", {"form": form, "account": account})
 
 
+@require_http_methods(["POST"])
+def login_code_resend(request: HttpRequest) -> HttpResponse:
+    """「コードを再送する」: a new code for the pending login (the previous one dies), a few
+    times an hour per account (``throttles.login_code_resend_refusal``)."""
+    pending: dict[str, Any] | None = request.session.get(PENDING_LOGIN_KEY)
+    account = selectors.pending_login_account(account_id=pending["account"]) if pending else None
+    if pending is None or account is None:
+        return redirect("accounts:login")
+    if refused := throttles.login_code_resend_refusal(request=request, account_id=account.pk):
+        response = render(
+            request,
+            "accounts/login_code.html",
+            {
+                "form": CodeForm(),
+                "account": account,
+                "resend_refused": throttles.LOGIN_CODE_RESEND_REFUSED,
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(refused.retry_after)
+        return response
+    challenge = new_browsers.login_challenge_issue(account=account)
+    request.session[PENDING_LOGIN_KEY] = {**pending, "challenge": challenge.pk}
+    messages.success(
+        request,
+        "確認コードを再送しました。新しいメールのコードを入力してください(前のコードは使えません)。",
+    )
+    return redirect("accounts:login_code")
+
+
 @require_http_methods(["GET", "POST"])
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         logout(request)
-        messages.info(request, "ログアウトしました。")
+        messages.info(request, gettext("ログアウトしました。"))
         return redirect("accounts:login")
     return render(request, "accounts/logout.html")
 
@@ -392,7 +441,7 @@ def password_reset(request: HttpRequest, token: str) -> HttpResponse:
         except Refused as refusal:
             return _invalid_link(request, refusal.message)
         messages.success(
-            request, "パスワードを再設定しました。新しいパスワードでログインしてください。"
+            request, gettext("パスワードを再設定しました。新しいパスワードでログインしてください。")
         )
         return redirect("accounts:login")
     return render(request, "accounts/password_reset.html", {"form": form})
@@ -432,8 +481,10 @@ def account_email(request: HttpRequest) -> HttpResponse:
         changes.account_email_change_request(account=account, new_email=form.cleaned_data["email"])
         messages.success(
             request,
-            "新しいメールアドレスに確認メールをお送りしました。"
-            "メールのURLを開き、「変更を確定する」ボタンを押すと変更が完了します。",
+            gettext(
+                "新しいメールアドレスに確認メールをお送りしました。"
+                "メールのURLを開き、「変更を確定する」ボタンを押すと変更が完了します。"
+            ),
         )
         return redirect("accounts:account")
     return render(request, "accounts/account_email.html", {"form": form})
@@ -472,7 +523,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
         sessions.account_session_record(
             account=account, session_key=request.session.session_key or ""
         )
-        messages.success(request, "パスワードを変更しました。")
+        messages.success(request, gettext("パスワードを変更しました。"))
         return redirect("accounts:account")
     return render(request, "accounts/account_password.html", {"form": form})
 

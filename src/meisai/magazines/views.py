@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_safe
 
 from meisai.core.member_access import member_required
@@ -36,5 +37,5 @@ def magazine_download(request: HttpRequest, pk: int) -> FileResponse:
         issue.pdf.open("rb"),
         as_attachment=True,
         content_type="application/pdf",
-        filename=f"会員情報誌_{issue.month}.pdf",
+        filename=gettext("会員情報誌_%(month)s.pdf") % {"month": issue.month},
     )

@@ -24,6 +24,9 @@ Decisions, documented in docs/member-pages.md:
   (so also ＝ ＋ － ＠ ﹦ ⁼ …), or with a tab, CR or LF, gets a leading single quote, which
   spreadsheet programs show as text. Amounts are written as plain integers and are never
   touched, so a refund stays the number ``-1200``.
+* Language: the header and meisai's own texts (payment type, 支払回数, user, billing month) are in
+  the language chosen when the download starts (docs/i18n.md); the Japanese file is unchanged by
+  the English one. The core system's texts (merchant, note) are printed as sent.
 * Quoting follows RFC 4180 (the ``csv`` module, CRLF line ends, quotes only where needed).
 """
 
@@ -38,22 +41,26 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
+from django.utils import translation
+from django.utils.translation import gettext_lazy
+
 from meisai.core import cp932
-from meisai.statements.formatting import month_label, payment_label
+from meisai.statements.formatting import payment_name, statement_month, user_name
 from meisai.statements.models import LineKind, Statement
 from meisai.statements.selectors import Line, statement_view
 
-HEADER: list[str | int] = [
-    "利用日",
-    "利用店名",
-    "請求金額",
-    "支払区分",
-    "支払回数",
-    "利用者",
-    "カード番号",
-    "利用金額",
-    "請求月",
-    "備考",
+#: The column names, in the active language when a row is made (``header``).
+HEADER = [
+    gettext_lazy("利用日"),
+    gettext_lazy("利用店名"),
+    gettext_lazy("請求金額"),
+    gettext_lazy("支払区分"),
+    gettext_lazy("支払回数"),
+    gettext_lazy("利用者"),
+    gettext_lazy("カード番号"),
+    gettext_lazy("利用金額"),
+    gettext_lazy("請求月"),
+    gettext_lazy("備考"),
 ]
 
 ENCODINGS = {"cp932": "cp932", "utf-8": "utf-8-sig"}
@@ -137,17 +144,35 @@ def text_cell(text: str, *, encoding: str) -> str:
 _INSTALLMENT = re.compile(r"(\d+)/(\d+)")
 
 
-def installment_text(installment: str) -> str:
-    """The core system's ``3/10`` (3rd of 10) as ``10回中3回目``: no slash, so no spreadsheet
-    reads a date or a fraction in it."""
+def installment_text(installment: str, *, language: str | None = None) -> str:
+    """The core system's ``3/10`` (3rd of 10) as ``10回中3回目`` (``3 of 10`` in English): no
+    slash, so no spreadsheet reads a date or a fraction in it."""
     match = _INSTALLMENT.fullmatch(installment)
-    return f"{match[2]}回中{match[1]}回目" if match else installment
+    if not match:
+        return installment
+    with translation.override(language or translation.get_language()):
+        return translation.gettext("{count}回中{number}回目").format(
+            count=match[2], number=match[1]
+        )
 
 
-def line_row(statement: Statement, line: Line, *, encoding: str) -> list[str | int]:
+def header(*, language: str | None = None) -> list[str | int]:
+    """``HEADER`` in ``language`` (``None``: the active one)."""
+    with translation.override(language or translation.get_language()):
+        return [str(name) for name in HEADER]
+
+
+def line_row(
+    statement: Statement, line: Line, *, encoding: str, language: str | None = None
+) -> list[str | int]:
     """One CSV row in ``HEADER``'s order: the use date as ISO ``YYYY-MM-DD`` (the one cell meant
-    to become a date), amounts as integers, every other cell through ``text_cell``."""
-    payment = "" if line.kind == LineKind.PAPER_FEE else payment_label(line.payment_type)
+    to become a date), amounts as integers, every other cell through ``text_cell``; meisai's own
+    texts in ``language`` (``None``: the active one)."""
+    payment = (
+        ""
+        if line.kind == LineKind.PAPER_FEE
+        else payment_name(line.payment_type, language=language)
+    )
 
     def text(value: str) -> str:
         return text_cell(value, encoding=encoding)
@@ -157,21 +182,29 @@ def line_row(statement: Statement, line: Line, *, encoding: str) -> list[str | i
         text(line.merchant),
         line.billed_amount,
         text(payment),
-        text(installment_text(line.installment)),
-        text(line.user_kind),
+        text(installment_text(line.installment, language=language)),
+        text(user_name(line.user_kind, language=language)),
         text(line.card.masked if line.card else ""),
         line.use_amount,
-        text(month_label(statement.billing_month)),
+        text(statement_month(statement.billing_month, language=language)),
         text(line.note),
     ]
 
 
 def csv_rows(statements: Iterable[Statement], *, encoding: str) -> Iterator[list[str | int]]:
-    yield list(HEADER)
+    """The header and every line's row, in the language active now: a streaming response
+    reads the rows after its view has returned, when no request may have that language active."""
+    return _rows(statements, encoding=encoding, language=translation.get_language())
+
+
+def _rows(
+    statements: Iterable[Statement], *, encoding: str, language: str
+) -> Iterator[list[str | int]]:
+    yield header(language=language)
     for statement in statements:
         view = statement_view(statement=statement)
         for line in view.lines:
-            yield line_row(statement, line, encoding=encoding)
+            yield line_row(statement, line, encoding=encoding, language=language)
 
 
 def csv_chunks(rows: Iterable[list[str | int]], *, encoding: str) -> Iterator[bytes]:

@@ -15,15 +15,18 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.views.decorators.http import require_safe
 
 from meisai import billing_calendar
 from meisai.audit.security_events import security_event
 from meisai.billing_calendar import BillingMonth
-from meisai.core.member_access import member_required, request_member
+from meisai.core.member_access import member_required, request_member, request_member_id
 from meisai.core.views import server_error_page
+from meisai.members.delivery import delivery_since
 from meisai.members.models import Member
-from meisai.points.selectors import point_summary
+from meisai.members.standing import member_without_card
+from meisai.points.selectors import campaigns_promised, point_summary
 from meisai.statements import csv_export, selectors
 from meisai.statements.charts import monthly_totals_svg
 from meisai.statements.models import Statement
@@ -34,21 +37,26 @@ from meisai.statements.pdf import (
 )
 
 #: Part of the cache key of a rendered statement body: raise it when the template changes.
-STATEMENT_BODY_VERSION = 3
+STATEMENT_BODY_VERSION = 4
 
 
 @require_safe
 @member_required(staff_redirect="/backoffice/admin/")
 def top(request: HttpRequest) -> HttpResponse:
     member = request_member(request)
+    # A member without a card has no statement coming: the page offers nothing about one.
+    without_card = member_without_card(member=member)
     return render(
         request,
         "statements/top.html",
         {
             "member": member,
+            "without_card": without_card,
             "latest": selectors.latest_published_statement(member=member),
             "points": point_summary(member=member),
-            "next_delivery": selectors.next_delivery(member=member),
+            "next_delivery": None if without_card else selectors.next_delivery(member=member),
+            "delivery_since": None if without_card else delivery_since(member=member),
+            "campaigns_promised": [] if without_card else campaigns_promised(member=member),
         },
     )
 
@@ -80,7 +88,7 @@ def _viewed(kind: str, request: HttpRequest, **detail: Any) -> None:
     )
 
 
-def _statement_or_404(member: Member, month: BillingMonth) -> Statement:
+def _statement_or_404(member: Member | int, month: BillingMonth) -> Statement:
     statement = selectors.published_statement(member=member, month=month)
     if statement is None:
         raise Http404
@@ -91,14 +99,16 @@ def _statement_or_404(member: Member, month: BillingMonth) -> Statement:
 @member_required()
 def statement_detail(request: HttpRequest, month: BillingMonth) -> HttpResponse:
     # A published statement never changes and never becomes unpublished, so its rendered body
-    # is cached under the member and month: only the window is checked again on a hit.
+    # is cached under the member, month and language: only the window is checked again on a hit.
     if not billing_calendar.is_visible(month, billing_calendar.latest_billing_month()):
         raise Http404
-    member_id = getattr(request.user, "member_id", None)
-    key = f"statement-body:v{STATEMENT_BODY_VERSION}:{member_id}:{month}"
+    member_id = request_member_id(request)
+    language = translation.get_language()
+    key = f"statement-body:v{STATEMENT_BODY_VERSION}:{language}:{member_id}:{month}"
     body = cache.get(key)
     if body is None:
-        statement = _statement_or_404(request_member(request), month)
+        # By the member's id: the page needs nothing of the member row (one query less).
+        statement = _statement_or_404(member_id, month)
         view = selectors.statement_view(statement=statement)
         body = render_to_string("statements/_statement_body.html", {"view": view, "s": statement})
         cache.set(key, body, timeout=60 * 60 * 24)
@@ -116,8 +126,8 @@ def statement_detail(request: HttpRequest, month: BillingMonth) -> HttpResponse:
 # the document inline. This response is the PDF itself, never HTML, so it may embed itself.
 @csp_replace({"object-src": [SELF]})  # type: ignore[arg-type]  # its stub knows request-only views
 def statement_pdf_download(request: HttpRequest, month: BillingMonth) -> HttpResponse:
-    member = request_member(request)
-    statement = _statement_or_404(member, month)
+    # The statement comes with its member (what the PDF prints of it): no query of its own.
+    statement = _statement_or_404(request_member_id(request), month)
     pdf = statement_pdf(
         view=selectors.statement_view(statement=statement), issuer=settings.MEISAI_ISSUER_NAME
     )
