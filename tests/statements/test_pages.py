@@ -190,10 +190,14 @@ def test_statement_groups_lines_by_card_and_user_with_fee_and_totals(member_clie
     page = member_client.get("/statements/2025-04/").content.decode()
 
     headings = re.findall(r"<h2 id=\"group-\d+\">(.*?)</h2>", page)
+    # One section and one 小計 per card; a card with lines of two users names each inside it.
     assert headings == [
-        "カード ****-****-****-1234(本人ご利用分)",
-        "カード ****-****-****-1234(家族ご利用分)",
+        "カード ****-****-****-1234",
         "カード ****-****-****-5678(本人ご利用分)",
+    ]
+    assert re.findall(r'<th scope="rowgroup" colspan="6">(.*?)</th>', page) == [
+        "本人ご利用分",
+        "家族ご利用分",
     ]
     assert "2025/03/02" in page and "盛岡百貨店" in page and "12,000円" in page
     assert "分割払い" in page and "2/10" in page and "100,000円" in page and "10,000円" in page

@@ -51,7 +51,16 @@ THROTTLES: dict[str, tuple[int, dt.timedelta]] = {
     # the same way, so the refusal does not tell whether an ID exists.
     "clients_per_login_id": (10, dt.timedelta(hours=24)),
     "staff_login": (60, dt.timedelta(hours=1)),  # staff password posts per address (backoffice)
+    # Per account half-way through a login: 「コードを再送する」 sends an email each time, to the
+    # member's own address. Five an hour covers a slow mailbox; more would be mail bombing.
+    "login_code_resend": (5, dt.timedelta(hours=1)),
 }
+
+#: What the code page says when 「コードを再送する」 is used up.
+LOGIN_CODE_RESEND_REFUSED = (
+    "確認コードの再送は、しばらく時間をおいてからお試しください。"
+    "お送りしたメールが届いている場合は、そのコードを入力してください。"
+)
 
 #: Stored scopes of the two distinct-count throttles: the prefix and a keyed digest of what is
 #: counted under (the table's scope column is 30 characters; the digests are 24).
@@ -186,3 +195,15 @@ def throttle_refused(
         # The path of an emailed link carries its token: logged masked, as the request log does.
         path=path_for_log(request),
     )
+
+
+def login_code_resend_refusal(*, request: HttpRequest, account_id: int) -> Throttled | None:
+    """Count a 「コードを再送する」 of the account's pending login; the refusal (logged) when the
+    account's resends of the hour are used up. Counted per account, not per address: the email
+    goes to the account's address whichever browser asks."""
+    client = f"account:{account_id}"
+    if throttle_allows(scope="login_code_resend", client=client):
+        return None
+    refused = throttle_refusal(scope="login_code_resend", client=client)
+    throttle_refused(request=request, throttled=refused, client=client)
+    return refused

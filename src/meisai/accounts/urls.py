@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("login/", views.login_view, name="login"),
     path("login/code/", views.login_code, name="login_code"),
+    path("login/code/resend/", views.login_code_resend, name="login_code_resend"),
     path("login/forgot-password/", views.forgot_password, name="forgot_password"),
     path("login/reset/<str:token>/", views.password_reset, name="password_reset"),
     path("login/forgot-id/", views.forgot_id, name="forgot_id"),

@@ -29,6 +29,7 @@ from types import ModuleType
 
 from django.db import IntegrityError, transaction
 
+from meisai.accounts.enrollments import enrollments_revoke_without_card
 from meisai.audit.services import audit_record
 from meisai.clock import now
 from meisai.core.jobs import connection_reopen_if_lost
@@ -183,6 +184,7 @@ def _import(
             counts = fmt.load(file=parsed, batch=batch)
             if problems:
                 raise ImportRefused(problems)
+            enrollments_revoke_without_card(import_kind=batch.kind, actor=batch.actor)
             _finish(
                 batch, counts, ImportBatch.Status.DRY_RUN if dry_run else ImportBatch.Status.DONE
             )

@@ -16,6 +16,7 @@ month at once with :func:`preference_in_force_sql` and :func:`month_delivery_sql
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from meisai import billing_calendar as cal
 from meisai.billing_calendar import BillingMonth
@@ -57,6 +58,30 @@ def current_delivery_method(*, member: Member) -> str:
         .first()
     )
     return latest or PAPER
+
+
+@dataclass(frozen=True)
+class DeliverySince:
+    """The preference as the member last set it and the first billing month it decides."""
+
+    method: str
+    #: None when nothing was recorded (paper by default, from the start of the service).
+    first_month: BillingMonth | None
+
+
+def delivery_since(*, member: Member) -> DeliverySince:
+    """The member's latest preference and the first billing month it counts for (the cutoff
+    rule of :func:`billing_calendar.first_month_affected` applied to the moment it was made)."""
+    latest = (
+        DeliveryPreference.objects.filter(member=member)
+        .order_by("-recorded_at", "-id")
+        .values_list("method", "recorded_at")
+        .first()
+    )
+    if latest is None:
+        return DeliverySince(method=PAPER, first_month=None)
+    method, recorded_at = latest
+    return DeliverySince(method=method, first_month=cal.first_month_affected(recorded_at))
 
 
 def month_delivery(*, member: Member, month: BillingMonth) -> str:

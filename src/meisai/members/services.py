@@ -1,4 +1,9 @@
-"""Writes to the member side that meisai owns: the delivery preference history."""
+"""Writes to the member side that meisai owns: the delivery preference history.
+
+A member's own change (紙明細停止選択) is confirmed by email, naming the first billing month it
+decides; registration sends its own completion email, and the core system's changes are its own
+business.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from meisai.billing_calendar import BillingMonth, first_month_affected
 from meisai.clock import now
 from meisai.members.delivery import web_delivery_refusal
 from meisai.members.models import DeliveryPreference, Member
+from meisai.notifications.services import email_enqueue
 
 
 class DeliveryChangeRefused(Exception):
@@ -59,4 +65,27 @@ def delivery_preference_change(
         },
         client_ip=client_ip,
     )
+    if source == DeliveryPreference.Source.MEMBER:
+        _delivery_change_confirm(preference=preference, first_month=first_month)
     return preference, first_month
+
+
+def _delivery_change_confirm(*, preference: DeliveryPreference, first_month: BillingMonth) -> None:
+    """Email the member that the change is recorded and from which billing month it counts: to
+    the web account's address, else the member master's (none: no email)."""
+    member = preference.member
+    account = member.accounts.filter(is_active=True).exclude(email="").first()
+    to = account.email if account is not None else member.email
+    if not to:
+        return
+    email_enqueue(
+        key=f"delivery-preference-changed:{preference.pk}",
+        template="delivery_preference_changed",
+        to=to,
+        context={
+            "name": member.name_kanji,
+            "at": preference.recorded_at,
+            "web": preference.method == DeliveryPreference.Method.WEB,
+            "first_month": first_month.label,
+        },
+    )

@@ -4,6 +4,9 @@ The balance shown to a member is the core system's latest reported balance plus 
 grants meisai recorded after that report's date (``as_of``): a grant recorded on or before the
 ``as_of`` day is taken to be in the reported balance already, since the core system reports
 balances at the end of a day; a later grant is added on top until the next report includes it.
+
+The pages tell campaigns from here too: :func:`campaigns_open` (offered while the window is open)
+and :func:`campaigns_promised` (points a qualifying member is still to receive).
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from meisai.billing_calendar import BillingMonth
-from meisai.clock import jst
+from meisai.clock import JST, jst, now
 from meisai.members.models import Member
-from meisai.points.models import PointBalance, PointEntry
+from meisai.points.eligibility import campaign_qualifies, campaign_window_bounds, grant_day
+from meisai.points.models import Campaign, PointBalance, PointEntry
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,67 @@ def point_summary(*, member: Member) -> PointSummary:
         expires_on=latest.expires_on if latest else None,
         history=history,
     )
+
+
+# --- campaigns as the pages tell them --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignTerms:
+    """A campaign as a member reads it (the flyer's wording takes these values)."""
+
+    code: str
+    name: str
+    first_day: dt.date
+    last_day: dt.date
+    points: int
+    grant_month: BillingMonth
+    #: The names of the products left out (the IRIS card), for 「…は対象外となります」.
+    excluded_products: list[str]
+
+
+def _terms(campaign: Campaign) -> CampaignTerms:
+    return CampaignTerms(
+        code=campaign.code,
+        name=campaign.name,
+        first_day=jst(campaign.window_start).date(),
+        last_day=jst(campaign.window_end).date(),
+        points=campaign.points,
+        grant_month=campaign.grant_month,
+        excluded_products=[product.name for product in campaign.excluded_products.all()],
+    )
+
+
+def campaigns_open(*, at: dt.datetime | None = None) -> list[CampaignTerms]:
+    """The campaigns whose registration window holds ``at`` (now): those a page may offer."""
+    moment = at or now()
+    candidates = Campaign.objects.filter(window_start__lte=moment).prefetch_related(
+        "excluded_products"
+    )
+    return [
+        _terms(campaign)
+        for campaign in candidates.order_by("window_start", "code")
+        # The end is inclusive to the last second (eligibility.campaign_window_bounds).
+        if moment < campaign_window_bounds(campaign)[1]
+    ]
+
+
+def campaigns_promised(*, member: Member, at: dt.datetime | None = None) -> list[CampaignTerms]:
+    """The campaigns whose points ``member`` is to receive and has not received yet.
+
+    A member who qualifies today (``eligibility.campaign_qualifies``) is told the points come
+    with the grant month's statement, until that statement's confirmation day; afterwards the
+    grant itself is in the history (or, cancelled meanwhile, the member no longer qualifies).
+    """
+    today = (at or now()).astimezone(JST).date()
+    granted = PointEntry.objects.filter(member=member, campaign__isnull=False).values("campaign")
+    candidates = (
+        Campaign.objects.exclude(pk__in=granted)
+        .prefetch_related("excluded_products")
+        .order_by("window_start", "code")
+    )
+    return [
+        _terms(campaign)
+        for campaign in candidates
+        if today <= grant_day(campaign) and campaign_qualifies(member=member, campaign=campaign)
+    ]

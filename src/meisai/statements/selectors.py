@@ -67,8 +67,9 @@ def published_statements(*, member: Member) -> QuerySet[Statement]:
     ).order_by("-billing_month")
 
 
-def published_statement(*, member: Member, month: BillingMonth) -> Statement | None:
-    """The member's statement of ``month`` if the member may see it, else None."""
+def published_statement(*, member: Member | int, month: BillingMonth) -> Statement | None:
+    """The member's (a member or its id) statement of ``month`` if the member may see it, else
+    None. The statement comes with its member."""
     if not billing_calendar.is_visible(month, billing_calendar.latest_billing_month()):
         return None
     return (
@@ -91,12 +92,21 @@ def statement_lines(*, statement: Statement) -> list[Line]:
     lines: list[Line] = list(
         UsageLine.objects.filter(
             billing_month=statement.billing_month, member_id=statement.member_id
-        ).select_related("card")
+        )
+        .select_related("card")
+        # A line prints its card as the last four digits (``Card.masked``): the rest of the
+        # card's row (its hash, its dates) is neither read nor turned into Python per line.
+        .defer(*_CARD_UNPRINTED)
     )
     if statement.fee_total:
         lines.append(FeeLine(amount=statement.fee_total, line_no=statement.line_count))
     return sorted(lines, key=_line_order)
 
+
+_CARD_UNPRINTED = tuple(
+    f"card__{name}"
+    for name in ("member", "product", "number_hash", "expiry", "is_active", "created_at", "updated_at")
+)
 
 _USER_ORDER: dict[str, int] = {UserKind.SELF.value: 0, UserKind.FAMILY.value: 1}
 
@@ -126,6 +136,21 @@ class LineGroup:
 
 
 @dataclass(frozen=True)
+class CardGroup:
+    """The lines of one card, by user (本人 first, then 家族), with the card's one subtotal.
+
+    The pages print one 小計 per card; the PDF keeps its layout of one per card and user, since
+    a PDF once served must render to the same bytes for ever."""
+
+    card: Card | None
+    users: list[LineGroup]
+
+    @property
+    def billed_total(self) -> int:
+        return sum(group.billed_total for group in self.users)
+
+
+@dataclass(frozen=True)
 class StatementView:
     """A statement as the pages, the PDF and the CSV show it."""
 
@@ -143,6 +168,16 @@ class StatementView:
     def lines(self) -> list[Line]:
         usage = [line for group in self.groups for line in group.lines]
         return usage + self.other_lines + self.fee_lines
+
+    @property
+    def cards(self) -> list[CardGroup]:
+        """The groups by card: ``groups`` are in card order already (``statement_lines``)."""
+        return [
+            CardGroup(card=users[0].card, users=users)
+            for users in (
+                list(items) for _, items in groupby(self.groups, key=lambda group: group.card)
+            )
+        ]
 
 
 def statement_view(*, statement: Statement) -> StatementView:
