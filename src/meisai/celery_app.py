@@ -10,6 +10,7 @@ import os
 
 from celery import Celery
 
+from meisai.core.worker_metrics import metrics_signals_connect
 from meisai.schedules import BEAT_SCHEDULE
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meisai.settings")
@@ -18,3 +19,5 @@ app = Celery("meisai")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()
+# A worker serves its metrics on MEISAI_WORKER_METRICS_BIND (docs/deployment.md, "Metrics").
+metrics_signals_connect()

@@ -76,6 +76,11 @@ SERVE_WORKERS: int = env.int("MEISAI_WEB_WORKERS", default=4)
 SERVE_THREADS: int = env.int("MEISAI_WEB_THREADS", default=2)
 #: Celery worker processes for ``meisai worker``.
 WORKER_CONCURRENCY: int = env.int("MEISAI_WORKER_CONCURRENCY", default=2)
+#: The bearer token Prometheus sends to ``/metrics`` (web nodes) and to the workers' metrics
+#: address; unset, there are no metrics to scrape (404) and workers listen on nothing.
+METRICS_TOKEN: str = env.str("MEISAI_METRICS_TOKEN", default="")
+#: Where ``meisai worker`` serves its metrics (its main process), when a token is set.
+WORKER_METRICS_BIND: str = env.str("MEISAI_WORKER_METRICS_BIND", default="127.0.0.1:9540")
 #: Maintenance windows, "start/end" in ISO 8601 with offset, separated by commas.
 MAINTENANCE_WINDOWS: list[str] = env.list(
     "MEISAI_MAINTENANCE_WINDOWS", default=["2024-11-13T02:00+09:00/2024-11-13T05:00+09:00"]
@@ -198,6 +203,8 @@ def refuse_embedded_secrets() -> None:
         problems.append("CARD_HASH_KEY is the embedded default or shorter than 32 characters")
     if not ALLOWED_HOSTS:
         problems.append("MEISAI_ALLOWED_HOSTS is empty")
+    if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+        problems.append("MEISAI_METRICS_TOKEN is shorter than 32 characters")
     if not BASE_URL.startswith("https://"):
         problems.append("MEISAI_BASE_URL must be an https:// address")
     # Only the scheme is named: the rest of the URL may carry the relay's password.

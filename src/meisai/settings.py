@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "meisai.core.middleware.RequestIdMiddleware",
+    # Times everything below, answers without a view included (core.metrics_middleware).
+    "meisai.core.metrics_middleware.RequestMetricsMiddleware",
     # Before everything that may answer by itself (the HTTPS redirect, static files, the
     # maintenance page, the lockout page), so that every response carries the policy.
     "csp.middleware.CSPMiddleware",
@@ -127,12 +129,15 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Argon2id first: new hashes use it, every other hash is upgraded to it on the first login.
+# Argon2id first, at the cost chosen for the confirmation day's logins (accounts.hashers,
+# docs/deployment.md "Password hashing"): new hashes use it, and every other hash — another
+# algorithm or Argon2id of another cost, Django's default included — is upgraded to it on the
+# next successful login.
 # The enrolment import stores legacy pbkdf2/bcrypt hashes wrapped in Argon2id
 # (meisai.accounts.hashers), so a wrong password costs one Argon2id whoever's ID it is; the
 # plain legacy hashers stay for hashes stored before the wrapping.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "meisai.accounts.hashers.MeisaiArgon2PasswordHasher",
     "meisai.accounts.hashers.Argon2WrappedPBKDF2SHA256PasswordHasher",
     "meisai.accounts.hashers.Argon2WrappedPBKDF2SHA1PasswordHasher",
     "meisai.accounts.hashers.Argon2WrappedBCryptSHA256PasswordHasher",
@@ -194,8 +199,9 @@ if config.IS_PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = [config.BASE_URL]
-    # Load balancers probe the health checks over plain HTTP inside the network.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Load balancers probe the health checks, and Prometheus scrapes each node's metrics,
+    # over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # Content-Security-Policy on every response (django-csp): the site's own files only, no inline
 # script or style (a template that needs one gives it nonce="{{ CSP_NONCE }}", and the nonce is
@@ -310,6 +316,9 @@ CELERY_WORKER_CONCURRENCY = config.WORKER_CONCURRENCY
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(config.VAR_DIR / "celerybeat-schedule")
 MEISAI_OPERATOR_EMAILS = config.OPERATOR_EMAILS
+#: Prometheus's bearer token for /metrics and the workers' metrics (core.metrics_views).
+MEISAI_METRICS_TOKEN = config.METRICS_TOKEN
+MEISAI_WORKER_METRICS_BIND = config.WORKER_METRICS_BIND
 MEISAI_SERVE = {
     "bind": config.SERVE_BIND,
     "workers": config.SERVE_WORKERS,

@@ -50,6 +50,7 @@ STAFF = "staff"  # the back office: staff only
 TOKEN = "token"  # opened from an emailed link; the token is the credential
 DEMO = "demo"  # the embedded default only (404 in production)
 HEALTH = "health"  # load balancers
+METRICS = "metrics"  # Prometheus, with its bearer token only (404 when none is configured)
 
 #: Every route, by its name (``namespace:name``) or its full pattern; a pattern ending in ``*``
 #: classifies every route under it that no more specific entry names.
@@ -58,6 +59,7 @@ CLASSIFICATION: dict[str, str] = {
     "set_language": PUBLIC,
     "core:healthz": HEALTH,
     "core:readyz": HEALTH,
+    "core:metrics": METRICS,
     # Registration steps 3, 4 and 6 are anonymous; steps 4 and 6 work on the consent or the
     # registration the session names, never on one from the URL.
     "accounts:register": PUBLIC,
@@ -72,6 +74,8 @@ CLASSIFICATION: dict[str, str] = {
     "accounts:login": PUBLIC,
     # Half-way through a login: the session's pending login, else back to /login/.
     "accounts:login_code": PUBLIC,
+    # Its POST resends the pending login's code (else back to /login/); a GET is refused (405).
+    "accounts:login_code_resend": PUBLIC,
     "accounts:forgot_password": PUBLIC,
     "accounts:password_reset": TOKEN,
     "accounts:forgot_id": PUBLIC,
@@ -403,7 +407,7 @@ def test_member_routes_do_not_exist_for_staff(world):
 def test_each_class_answers_a_visitor_as_classified(world, settings):
     visitor = Client()
     breaches: list[str] = []
-    for _, kind, path in sweep(world, classes={MEMBER, MEMBER_MONTH, TOKEN, HEALTH}):
+    for _, kind, path in sweep(world, classes={MEMBER, MEMBER_MONTH, TOKEN, HEALTH, METRICS}):
         response = visitor.get(path)
         status, where = response.status_code, response.get("Location", "")
         if kind in {MEMBER, MEMBER_MONTH} and not (
@@ -414,6 +418,8 @@ def test_each_class_answers_a_visitor_as_classified(world, settings):
             breaches.append(f"visitor GET {path} (forged link): {status}")
         if kind == HEALTH and status != 200:
             breaches.append(f"visitor GET {path}: {status}")
+        if kind == METRICS and status != 404:  # no MEISAI_METRICS_TOKEN in the tests
+            breaches.append(f"visitor GET {path} (metrics): {status}")
         breaches += header_breaches(response, f"visitor GET {path}", private=kind == TOKEN)
     settings.MEISAI_DEMO_OUTBOX = False  # production
     for _, _, path in sweep(world, classes={DEMO}):

@@ -21,6 +21,7 @@ from meisai.audit.models import SecurityEvent
 from meisai.clock import now
 from meisai.core.clients import client_var
 from meisai.core.logging import request_id_var
+from meisai.core.metrics import security_event_count
 
 if TYPE_CHECKING:
     from meisai.members.models import Member
@@ -88,6 +89,8 @@ def security_event(
     }
     level = logging.INFO if kind in ROUTINE else logging.WARNING
     security_log.log(level, "%s %s %s", kind, login_id[:64] or "-", client, extra=fields)
+    # Logins, throttles and lockouts are counted here, once, as every one passes here.
+    security_event_count(kind, detail)
     if member_id is None:
         return None
     return SecurityEvent.objects.create(

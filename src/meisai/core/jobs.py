@@ -19,6 +19,7 @@ from django.db import DatabaseError, connection, transaction
 
 from meisai.clock import now
 from meisai.core import progress
+from meisai.core.metrics import job_observe
 from meisai.core.models import Job
 
 logger = logging.getLogger(__name__)
@@ -103,10 +104,12 @@ def job_run(
         job.task_id = task_id or job.task_id
         job.save()
     handle = JobHandle(job)
+    started = time.monotonic()
     try:
         with progress.job_listener(handle.progress):
             yield handle
     except BaseException as error:
+        job_observe(kind=kind, seconds=time.monotonic() - started, failed=True)
         job.status = Job.Status.FAILED
         job.error = f"{type(error).__name__}: {error}"[:2000]
         job.finished_at = now()
@@ -118,6 +121,7 @@ def job_run(
             logger.error("job %s #%s: its failure could not be recorded: %s", kind, job.pk, lost)
         logger.warning("job %s %s #%s failed: %s", kind, job.args, job.pk, job.error)
         raise
+    job_observe(kind=kind, seconds=time.monotonic() - started, failed=False)
     job.status = Job.Status.DONE
     job.finished_at = now()
     handle._save("status", "finished_at", "done", "total", "counts")

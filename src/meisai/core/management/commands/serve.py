@@ -25,6 +25,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from meisai.core.metrics_processes import directory_prepare
+
 
 def gunicorn_argv(
     *, bind: str, workers: int, threads: int, extra: list[str] | None = None
@@ -73,7 +75,15 @@ class Command(BaseCommand):
             # gunicorn believes X-Forwarded-Proto from 127.0.0.1 by default. Believe it from
             # nobody: whether the scheme header counts is Django's decision alone
             # (SECURE_PROXY_SSL_HEADER, set only when MEISAI_TRUSTED_PROXIES > 0).
-            extra=["--forwarded-allow-ips=", *[a for a in options["gunicorn_args"] if a != "--"]],
+            extra=[
+                "--forwarded-allow-ips=",
+                # The metrics' bookkeeping when a worker process ends and when gunicorn exits.
+                "--config=python:meisai.core.gunicorn_hooks",
+                *[a for a in options["gunicorn_args"] if a != "--"],
+            ],
         )
+        # The worker processes write their metrics to files there, summed at each scrape
+        # (core.metrics); set before gunicorn, so before any of them imports the client.
+        directory_prepare("web")
         # Replace this process, so signals from systemd or a container reach gunicorn directly.
         os.execv(sys.executable, argv)  # noqa: S606

@@ -1,12 +1,21 @@
-"""``meisai worker``: a Celery worker for meisai's background tasks (Redis from ``REDIS_URL``)."""
+"""``meisai worker``: a Celery worker for meisai's background tasks (Redis from ``REDIS_URL``).
+
+It replaces itself with ``celery worker``, as ``meisai serve`` does with gunicorn: signals from
+systemd or a container reach Celery directly, and the pool's processes start with the metrics'
+multiprocess directory already in their environment (core.metrics_processes).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from meisai.core.metrics_processes import directory_prepare
 
 
 class Command(BaseCommand):
@@ -30,9 +39,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.CELERY_BROKER_URL.startswith("memory://"):
             raise CommandError("REDIS_URL が設定されていません（例: redis://127.0.0.1:6379/0）")
-        from meisai.celery_app import app
-
         argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app=meisai.celery_app:app",
             "worker",
             f"--loglevel={options['loglevel']}",
             f"--concurrency={options['concurrency']}",
@@ -44,4 +55,5 @@ class Command(BaseCommand):
         if options["hostname"]:
             argv.append(f"--hostname={options['hostname']}")
         argv += [a for a in options["celery_args"] if a != "--"]
-        app.worker_main(argv=argv)
+        directory_prepare("worker")
+        os.execv(sys.executable, argv)  # noqa: S606
