@@ -22,7 +22,7 @@ from django.contrib.auth.hashers import (
 from django.core.management import call_command
 from django.test import Client
 
-from meisai.accounts.hashers import WRAPPERS
+from meisai.accounts.hashers import WRAPPERS, MeisaiArgon2PasswordHasher
 from meisai.accounts.models import (
     Account,
     AccountSession,
@@ -391,7 +391,10 @@ def test_an_imported_legacy_hash_is_checked_with_one_argon2id_and_upgraded_at_lo
     # Stored wrapped: Argon2id over the legacy hash, never the legacy hash itself.
     assert account.password.startswith(f"argon2_{hasher.algorithm}$")
     assert legacy_hash not in account.password
-    assert "$m=102400,t=2,p=8$" in account.password
+    chosen = MeisaiArgon2PasswordHasher
+    assert (
+        f"$m={chosen.memory_cost},t={chosen.time_cost},p={chosen.parallelism}$" in account.password
+    )
     # It fits Account.password's column, as the import's check computes.
     assert len(account.password) == WRAPPERS[hasher.algorithm].wrapped_length(legacy_hash) <= 128
     page = client.post("/login/", {"username": "legacy.member", "password": "wrong-password"})

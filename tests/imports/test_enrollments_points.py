@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 
+from meisai.accounts.hashers import WRAPPERS, MeisaiArgon2PasswordHasher
 from meisai.accounts.models import Account, Enrollment
 from meisai.clock import JST
 from meisai.members.models import DeliveryPreference, Member
@@ -48,7 +49,9 @@ def test_legacy_account_logs_in_with_its_existing_password(importer, members):
     )
     assert Account.objects.get_by_natural_key("taro.morioka") == account
     # Stored wrapped in Argon2id (a wrong password costs what it costs for any ID), not as it came.
-    assert account.password.startswith("argon2_pbkdf2_sha256$1000$fixedsalt123$m=102400,t=2,p=8$")
+    chosen = MeisaiArgon2PasswordHasher
+    cost = f"m={chosen.memory_cost},t={chosen.time_cost},p={chosen.parallelism}"
+    assert account.password.startswith(f"argon2_pbkdf2_sha256$1000$fixedsalt123${cost}$")
     assert HASH.rsplit("$", 1)[1] not in account.password
     assert account.check_password("legacy-pass-2024")
     # Flyer ①: a legacy member stops paper by themselves; the import leaves delivery alone.
@@ -89,12 +92,15 @@ def test_a_malformed_legacy_hash_is_refused_and_a_current_one_kept_as_it_came(im
         "b@example.jp,2023-06-01",
     )
     message = "value '…': not a password hash meisai can read (e.g. pbkdf2_sha256$…)"
+    too_long = WRAPPERS["pbkdf2_sha256"].wrapped_length(
+        PBKDF2PasswordHasher().encode("pw", "s" * 50, 1000)
+    )
     assert importer.refused("enrollments", path) == [
         f"{path}:2: column password_hash: {message}",
         f"{path}:3: column password_hash: {message}",
         # Wrapped in Argon2id it would not fit the account's password column.
         f"{path}:4: column password_hash: value '…': the legacy salt is too long to store:"
-        " wrapped it would be 137 characters, over 128",
+        f" wrapped it would be {too_long} characters, over 128",
     ]
     # An Argon2 hash has commas ("m=…,t=…,p=…"): quoted, as CSV wants.
     path = importer.write(
