@@ -313,7 +313,8 @@ def close_and_publish() -> None:
             [published, str(month)],
         ),
     )
-    _step("VACUUM ANALYZE", lambda: connection.cursor().execute("VACUUM ANALYZE"))
+    if connection.vendor == "postgresql":
+        _step("VACUUM ANALYZE", lambda: connection.cursor().execute("VACUUM ANALYZE"))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT count(*) FROM members_member), (SELECT count(*) FROM"

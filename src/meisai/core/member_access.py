@@ -27,6 +27,15 @@ def request_member(request: HttpRequest) -> Member:
     return member
 
 
+def request_member_id(request: HttpRequest) -> int:
+    """The id of that member, without loading the member's row (a page that reads the member's
+    things by id saves the query)."""
+    member_id: int | None = getattr(request.user, "member_id", None)
+    if member_id is None:
+        raise Http404
+    return member_id
+
+
 def member_required(*, staff_redirect: str | None = None) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @login_required
