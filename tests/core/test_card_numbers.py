@@ -65,3 +65,18 @@ def test_holds_card_number_agrees_with_checking_every_stretch(digits):
 def test_masked_text_holds_no_card_number(text):
     masked = card_numbers.mask_card_numbers(text)
     assert card_numbers.mask_card_numbers(masked) == masked
+
+
+def test_the_hash_is_the_hmac_sha256_of_the_digits_under_the_key_in_use(settings):
+    import hashlib
+    import hmac
+
+    for key in ("first-key", "second-key", "first-key"):
+        settings.CARD_HASH_KEY = key
+        for raw, digits in (
+            ("4980123456789012", "4980123456789012"),
+            ("４９８０-1234 5678 9012", "4980123456789012"),
+        ):
+            assert card_numbers.card_hash(raw) == (
+                hmac.new(key.encode(), digits.encode(), hashlib.sha256).hexdigest()
+            )

@@ -227,3 +227,41 @@ def test_product_errors(importer):
         f"{path}:5: column program_excluded: value '2': must be 0 or 1",
     ]
     assert Product.objects.count() == 0
+
+
+def test_a_member_counts_as_updated_when_its_row_a_card_or_a_phone_changed(importer):
+    importer.products()
+    card = {n: f"498012341234{n:04d}" for n in range(1, 8)}
+    importer.members(
+        member_row("M0000001", card[1]),
+        member_row("M0000002", card[2]),
+        member_row("M0000003", card[3]),
+        member_row("M0000004", card[4]),
+        member_row("M0000005", card[5]),
+        member_row("M0000005", card[6]),
+    )
+    unchanged = Member.objects.get(member_no="M0000001")
+    out = importer.run(
+        "members",
+        importer.write(
+            MEMBERS_HEADER,
+            member_row("M0000001", card[1]),
+            member_row("M0000002", card[2], phone_home=""),
+            member_row("M0000003", card[3], expiry="2031-06"),
+            member_row("M0000004", card[4], name="盛岡 花子"),
+            member_row("M0000005", card[5]),
+            member_row("M0000007", card[7]),
+        ),
+    )
+    assert "6 rows; members: 1 new, 4 updated, 1 unchanged" in out
+    assert Member.objects.get(member_no="M0000001").updated_at == unchanged.updated_at
+    assert list(
+        Phone.objects.filter(member__member_no="M0000002").values_list("kind", flat=True)
+    ) == ["mobile"]
+    assert Card.objects.get(last4="0003").expiry == "2031-06"
+    assert Member.objects.get(member_no="M0000004").name_kanji == "盛岡 花子"
+    # The card the file no longer lists was replaced or withdrawn: kept, inactive.
+    assert sorted(
+        Card.objects.filter(member__member_no="M0000005").values_list("last4", "is_active")
+    ) == [("0005", True), ("0006", False)]
+    assert Member.objects.get(member_no="M0000007").cards.get().last4 == "0007"

@@ -74,14 +74,30 @@ class Member(models.Model):
 class Card(models.Model):
     """A card of a member: never the whole number, only its keyed hash and last four digits."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="cards")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="cards")
-    number_hash = models.CharField(max_length=64, unique=True)
+    # The database vouches for each card's member and product set-based
+    # (``meisai.members.triggers``): one anti-join per INSERT or UPDATE instead of a foreign key's
+    # row-by-row check at commit, a fifth of a member master's import (bench/README.md).
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="cards", db_constraint=False
+    )
+    # No index: a product has hundreds of thousands of cards, so an index on it finds nothing a
+    # scan would not; cards are read by product only when a product's exclusion changes.
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="cards", db_index=False, db_constraint=False
+    )
+    #: Unique through a constraint rather than ``unique=True``, which would add a second index
+    #: (``varchar_pattern_ops``, for LIKE) that no query on a hash ever uses.
+    number_hash = models.CharField(max_length=64)
     last4 = models.CharField(max_length=4)
     expiry = models.CharField(max_length=7, help_text="YYYY-MM")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["number_hash"], name="card_number_hash_unique")
+        ]
 
     def __str__(self) -> str:
         return self.masked
@@ -96,7 +112,15 @@ class Phone(models.Model):
         HOME = "home", "自宅"
         MOBILE = "mobile", "携帯"
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="phones")
+    # Checked set-based like a card's (``meisai.members.triggers``); no index of its own: the
+    # unique (member, kind) index begins with the member and serves every lookup by member.
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.CASCADE,
+        related_name="phones",
+        db_index=False,
+        db_constraint=False,
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     number = models.CharField(max_length=15, help_text="digits only")
 

@@ -17,18 +17,21 @@ excluded product (the IRIS card).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import connection
 
 from meisai import card_numbers
 from meisai.clock import today_jst
 from meisai.core.text import normalize_digits, to_half_width
 from meisai.imports.columns import max_length
-from meisai.imports.formats import Counts, ParsedFile, chunked
+from meisai.imports.formats import Counts, ParsedFile, chunked, member_merge
 from meisai.imports.models import ImportBatch
 from meisai.imports.reading import (
     DateParser,
@@ -94,6 +97,27 @@ _EMAIL_MAX = max_length(Member, "email")
 _DEBIT_BANK_MAX = max_length(Member, "debit_bank")
 _DEBIT_BRANCH_MAX = max_length(Member, "debit_branch")
 _ACCOUNT_LAST4_RE = re.compile(r"[0-9]{4}", re.ASCII)
+#: The plain addresses nearly every member has (ASCII dot-atom local part, ASCII host names):
+#: each of at most 320 characters is one ``validate_email`` accepts, checked in a tenth of its
+#: time; anything else goes to ``validate_email`` (tests/imports/test_member_rules.py).
+PLAIN_EMAIL_RE = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
+    re.ASCII,
+)
+#: Computed once: ``Status.values`` builds its list on every call.
+_STATUSES = frozenset(Member.Status.values)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def parse_member_no(text: str) -> str:
@@ -114,7 +138,8 @@ def _postal(text: str) -> str:
 
 
 def _phone(text: str) -> str:
-    value = normalize_digits(text)
+    # Digits only already (what core systems send): nothing for normalize_digits to change.
+    value = text if text.isdigit() and text.isascii() else normalize_digits(text)
     if value and not _PHONE_RE.fullmatch(value):
         raise FieldError("not a phone number (10 or 11 digits starting with 0)")
     return value
@@ -149,7 +174,7 @@ def parse_email(text: str, *, max_length: int = _EMAIL_MAX) -> str:
     """Empty, or an email address of at most ``max_length`` (its column's) characters:
     ``validate_email`` alone allows 320, more than an ``EmailField`` holds."""
     value = half(text)
-    if value:
+    if value and not (len(value) <= max_length and PLAIN_EMAIL_RE.fullmatch(value)):
         try:
             validate_email(value)
         except ValidationError:
@@ -161,28 +186,56 @@ def parse_email(text: str, *, max_length: int = _EMAIL_MAX) -> str:
 
 def _status(text: str) -> str:
     value = half(text)
-    if value not in Member.Status.values:
+    if value not in _STATUSES:
         raise FieldError("must be active or cancelled")
     return value
 
 
-@dataclass
-class _Member:
+@dataclass(slots=True)
+class ParsedMember:
+    """A checked member of the file: its first line, that line's member columns as sent (later
+    card rows must agree with them), the member fields in ``fields`` order, and its cards."""
+
     line: int
-    raw: dict[str, str]
-    values: dict[str, object]
+    raw: tuple[str, ...]
+    values: tuple[object, ...]
     phones: dict[str, str]
-    cards: list[_Card] = field(default_factory=list)
+    cards: list[ParsedCard] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.values[_STATUS_AT] == Member.Status.ACTIVE
+
+    @property
+    def program_excluded(self) -> bool:
+        return all(card.excluded for card in self.cards)
 
 
-@dataclass
-class _Card:
+@dataclass(slots=True)
+class ParsedCard:
     line: int
     number_hash: str
     last4: str
     expiry: str
     product_id: int
     excluded: bool
+
+
+@dataclass
+class MemberFile:
+    """What the writers get: the checked members by number, and the member fields the file
+    sets (``program_excluded`` last, derived from the cards)."""
+
+    members: dict[str, ParsedMember]
+    fields: tuple[str, ...]
+
+    def values(self, member: ParsedMember) -> dict[str, object]:
+        """The member's field values by name, ``program_excluded`` included."""
+        return dict(zip(self.fields, (*member.values, member.program_excluded), strict=True))
+
+
+#: Where ``status`` sits in ``ParsedMember.values`` (the member fields in file order).
+_STATUS_AT = MEMBER_FIELDS.index("status")
 
 
 def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
@@ -197,6 +250,8 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
     with_debit = bool(sent)
     member_columns = MEMBER_COLUMNS + (DEBIT_COLUMNS if with_debit else ())
     member_fields = MEMBER_FIELDS + (DEBIT_COLUMNS if with_debit else ())
+    # The file's own fields first, in file order; program_excluded (derived) last.
+    fields = tuple(name for name in member_fields if name != "program_excluded")
     products = {p.code: p for p in Product.objects.all()}
     birth = DateParser()
     cancelled = DateParser()
@@ -220,60 +275,102 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
         parsers["debit_bank"] = lambda t: _debit_text(t, max_length=_DEBIT_BANK_MAX)
         parsers["debit_branch"] = lambda t: _debit_text(t, max_length=_DEBIT_BRANCH_MAX)
         parsers["debit_account_last4"] = _account_last4
-    members: dict[str, _Member] = {}
+    # Bound once: (column, its position in the row, its position among the member columns,
+    # its parser), so the hot loop does no name lookups.
+    positions = [header[column] for column in member_columns]
+    bound = [
+        (column, header[column], member_columns.index(column), parse)
+        for column, parse in parsers.items()
+    ]
+    member_no_at = header["member_no"]
+    phone_at = (member_columns.index("phone_home"), member_columns.index("phone_mobile"))
+    value_at = [member_columns.index(name) for name in fields]
+    members: dict[str, ParsedMember] = {}
     card_lines: dict[str, int] = {}
     counts = Counts()
-    for line, row in file.rows:
-        counts.rows += 1
-        try:
-            member_no = parse_member_no(row[header["member_no"]])
-        except FieldError as error:
-            problems.add(line, "member_no", row[header["member_no"]], str(error))
-            continue
-        raw = {column: row[header[column]] for column in member_columns}
-        values: dict[str, object] = {}
-        bad = False
-        for column, parse in parsers.items():
+    # The parse keeps every object it makes until the end and makes no cycles: the cycle
+    # collector would only walk the growing heap again and again (a fifth of the parse).
+    with _cycle_collector_paused():
+        for line, row in file.rows:
+            counts.rows += 1
             try:
-                values[column] = parse(raw[column])
+                member_no = parse_member_no(row[member_no_at])
             except FieldError as error:
-                problems.add(line, column, raw[column], str(error))
-                bad = True
-        if not bad:
-            bad = not _check_member(line, values, raw, today, problems)
-        card = _parse_card(line, row, header, products, expiry, card_lines, problems)
-        if bad or card is None:
-            continue
-        known = members.get(member_no)
-        if known is None:
-            phones: dict[str, str] = {
-                Phone.Kind.HOME.value: str(values.pop("phone_home")),
-                Phone.Kind.MOBILE.value: str(values.pop("phone_mobile")),
-            }
-            members[member_no] = _Member(line, raw, values, phones, [card])
-            continue
-        for column in member_columns:
-            if half(raw[column]) != half(known.raw[column]):
-                problems.add(
-                    line,
-                    column,
-                    raw[column],
-                    f"differs from line {known.line} of the same member_no "
-                    f"('{show_value(known.raw[column])}'): member fields must agree on every "
-                    "card row",
+                problems.add(line, "member_no", row[member_no_at], str(error))
+                continue
+            raw = tuple([row[at] for at in positions])
+            known = members.get(member_no)
+            if known is not None and raw == known.raw:
+                # A further card of a member, its member columns as on the first row: parsed they
+                # would be too, so they are not parsed again.
+                card = _parse_card(line, row, header, products, expiry, card_lines, problems)
+                if card is not None:
+                    known.cards.append(card)
+                continue
+            parsed: list[object] = [None] * len(member_columns)
+            bad = False
+            for column, at, slot, parse in bound:
+                try:
+                    parsed[slot] = parse(row[at])
+                except FieldError as error:
+                    problems.add(line, column, row[at], str(error))
+                    bad = True
+            if not bad:
+                values = dict(zip(member_columns, parsed, strict=True))
+                bad = not _check_member(
+                    line, values, dict(zip(member_columns, raw, strict=True)), today, problems
                 )
-                break
-        else:
-            known.cards.append(card)
+            card = _parse_card(line, row, header, products, expiry, card_lines, problems)
+            if bad or card is None:
+                continue
+            if known is not None:
+                if _agrees(line, raw, known, member_columns, problems):
+                    known.cards.append(card)
+                continue
+            phones = {
+                Phone.Kind.HOME.value: str(parsed[phone_at[0]]),
+                Phone.Kind.MOBILE.value: str(parsed[phone_at[1]]),
+            }
+            members[member_no] = ParsedMember(
+                line, raw, tuple([parsed[at] for at in value_at]), phones, [card]
+            )
     file.advance(counts.rows)
     if problems:
         raise ImportRefused(problems)
-    _check_card_owners(members, problems)
+    counts.unit, counts.items = "members", len(members)
+    checked = MemberFile(members=members, fields=(*fields, "program_excluded"))
+    if connection.vendor == "postgresql":
+        member_merge.merge(checked, counts, problems)
+    else:
+        _check_card_owners(members, problems)
+        if problems:
+            raise ImportRefused(problems)
+        _write(checked, counts)
     if problems:
         raise ImportRefused(problems)
-    counts.unit, counts.items = "members", len(members)
-    _write(members, counts, member_fields)
     return counts
+
+
+def _agrees(
+    line: int,
+    raw: tuple[str, ...],
+    known: ParsedMember,
+    member_columns: tuple[str, ...],
+    problems: Problems,
+) -> bool:
+    """Whether a further card row's member columns say what the member's first row said
+    (widths and surrounding spaces aside); the first that differs is reported."""
+    for column, value, first in zip(member_columns, raw, known.raw, strict=True):
+        if half(value) != half(first):
+            problems.add(
+                line,
+                column,
+                value,
+                f"differs from line {known.line} of the same member_no "
+                f"('{show_value(first)}'): member fields must agree on every card row",
+            )
+            return False
+    return True
 
 
 def _check_member(
@@ -311,10 +408,15 @@ def _parse_card(
     expiry: MonthParser,
     card_lines: dict[str, int],
     problems: Problems,
-) -> _Card | None:
+) -> ParsedCard | None:
     ok = True
     raw_number = row[header["card_no"]]
-    digits = card_numbers.normalize_card_number(raw_number)
+    # Digits only already (what core systems send): nothing for the normalisation to change.
+    digits = (
+        raw_number
+        if raw_number.isdigit() and raw_number.isascii()
+        else card_numbers.normalize_card_number(raw_number)
+    )
     number_hash = ""
     if not card_numbers.is_card_number(digits):
         problems.add(
@@ -354,18 +456,19 @@ def _parse_card(
         ok = False
     if not ok or product is None:
         return None
-    return _Card(
+    return ParsedCard(
         line,
         number_hash,
-        card_numbers.last_four(digits),
+        digits[-4:],
         card_expiry,
         product.pk,
         product.program_excluded,
     )
 
 
-def _check_card_owners(members: dict[str, _Member], problems: Problems) -> None:
-    """A card already held by another member is an error, not a silent move."""
+def _check_card_owners(members: dict[str, ParsedMember], problems: Problems) -> None:
+    """A card already held by another member is an error, not a silent move (the SQL twin:
+    ``member_merge.refuse_cards_of_others``)."""
     by_hash = {card.number_hash: (no, card) for no, m in members.items() for card in m.cards}
     for part in chunked(list(by_hash), 2000):
         for number_hash, owner_no, last4 in Card.objects.filter(number_hash__in=part).values_list(
@@ -382,7 +485,9 @@ def _check_card_owners(members: dict[str, _Member], problems: Problems) -> None:
                 )
 
 
-def _write(members: dict[str, _Member], counts: Counts, member_fields: tuple[str, ...]) -> None:
+def _write(checked: MemberFile, counts: Counts) -> None:
+    """Any database (SQLite): compare with the stored members in Python, write by the ORM."""
+    members, member_fields = checked.members, checked.fields
     existing: dict[str, Member] = {}
     for part in chunked(list(members), 2000):
         existing.update((m.member_no, m) for m in Member.objects.filter(member_no__in=part))
@@ -390,8 +495,7 @@ def _write(members: dict[str, _Member], counts: Counts, member_fields: tuple[str
     changed: list[Member] = []
     touched: set[str] = set()
     for member_no, parsed in members.items():
-        values = dict(parsed.values)
-        values["program_excluded"] = all(card.excluded for card in parsed.cards)
+        values = checked.values(parsed)
         member = existing.get(member_no)
         if member is None:
             new.append(Member(member_no=member_no, **values))
@@ -411,7 +515,7 @@ def _write(members: dict[str, _Member], counts: Counts, member_fields: tuple[str
     counts.updated = len(touched - {m.member_no for m in new})
 
 
-def _write_cards(members: dict[str, _Member], by_no: dict[str, Member]) -> set[str]:
+def _write_cards(members: dict[str, ParsedMember], by_no: dict[str, Member]) -> set[str]:
     touched: set[str] = set()
     member_ids = [by_no[no].pk for no in members]
     current: dict[str, Card] = {}
@@ -422,7 +526,7 @@ def _write_cards(members: dict[str, _Member], by_no: dict[str, Member]) -> set[s
     listed: set[str] = set()
     for member_no, parsed in members.items():
         member = by_no[member_no]
-        active = parsed.values["status"] == Member.Status.ACTIVE
+        active = parsed.active
         for card in parsed.cards:
             listed.add(card.number_hash)
             found = current.get(card.number_hash)
@@ -462,7 +566,7 @@ def _write_cards(members: dict[str, _Member], by_no: dict[str, Member]) -> set[s
     return touched
 
 
-def _write_phones(members: dict[str, _Member], by_no: dict[str, Member]) -> set[str]:
+def _write_phones(members: dict[str, ParsedMember], by_no: dict[str, Member]) -> set[str]:
     touched: set[str] = set()
     current: dict[tuple[int, str], Phone] = {}
     for part in chunked([by_no[no].pk for no in members], 2000):
