@@ -11,10 +11,11 @@ import smtplib
 import pytest
 import time_machine
 from bench.smtp_sink import SmtpSink, free_port
+from django.db import connection, connections
 
 from meisai.clock import JST
 from meisai.core.models import Job
-from meisai.notifications import sender
+from meisai.notifications import sender, services
 from meisai.notifications.models import WIPED_BODY, OutboxMessage
 from meisai.notifications.sender import SmtpUnavailable, outbox_send_due
 from meisai.notifications.services import Email, email_enqueue_many
@@ -185,17 +186,17 @@ def _queue_secret(address: str) -> None:
 
 @pytest.fixture
 def sent_bodies(monkeypatch, settings):
-    """The text bodies the sender hands to the transport, in order; production settings."""
+    """The messages the sender hands to SMTP, in order; production settings."""
     settings.MEISAI_DEMO_OUTBOX = False
     bodies: list[str] = []
-    original = sender._as_email
+    original = sender.message_bytes
 
     def record(message):
-        email = original(message)
-        bodies.append(str(email.body))
-        return email
+        data = original(message)
+        bodies.append(data.decode())
+        return data
 
-    monkeypatch.setattr(sender, "_as_email", record)
+    monkeypatch.setattr(sender, "message_bytes", record)
     return bodies
 
 
@@ -266,3 +267,111 @@ def test_a_refused_final_dot_defers_with_the_sealed_body_or_fails_wiped(
 
     failed = OutboxMessage.objects.get()
     assert (failed.status, failed.stored_text, failed.stored_html) == ("failed", WIPED_BODY, "")
+
+
+# --- PostgreSQL outside a test's transaction: the mark as the sender runs it in production -----
+
+committing = pytest.mark.django_db(transaction=True)
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the mark's one-message COMMIT is PostgreSQL's"
+)
+
+
+@pytest.fixture
+def queued_only(monkeypatch):
+    """Outside a test's transaction the queue commits at once and would kick the sender
+    (inline in tests): here the test runs the sender itself."""
+    monkeypatch.setattr(services, "outbox_kick", lambda: None)
+
+
+def _activity(pid: int) -> tuple[str, str]:
+    """State and last statement of the backend ``pid``, seen from another connection."""
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT state, query FROM pg_stat_activity WHERE pid = %s", [pid])
+            return cursor.fetchone()
+    finally:
+        other.close()
+
+
+@committing
+@postgres_only
+@time_machine.travel(MOMENT, tick=False)
+def test_the_mark_commits_in_one_message_that_does_not_wait_for_the_disk(smtp, queued_only):
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue("a@example.jp")
+        message = OutboxMessage.objects.get()
+
+        assert outbox_send_due(limit=1).sent == 1
+        pid = connection.connection.info.backend_pid
+        state, query = _activity(pid)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            setting_after = cursor.fetchone()[0]
+
+    # The sender's last statement was the mark: the UPDATE and its COMMIT in one message, this
+    # transaction alone without waiting for the disk; the session's setting is untouched.
+    assert state == "idle"
+    assert query.startswith("UPDATE notifications_outboxmessage SET ")
+    assert query.endswith(f"WHERE id = {message.pk}; SET LOCAL synchronous_commit TO off; COMMIT")
+    assert setting_after == "on"
+    assert sink.count_by_recipient() == {"a@example.jp": 1}
+    assert _states() == {"a@example.jp": ("sent", 1)}
+
+
+@committing
+@postgres_only
+@time_machine.travel(MOMENT, tick=False)
+def test_a_sender_dying_before_its_mark_leaves_delivers_nothing_and_the_next_sends_once(
+    smtp, monkeypatch, queued_only
+):
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue("a@example.jp")
+        original = sender._mark_sql
+
+        def die(*args, **kwargs):
+            raise KeyboardInterrupt  # stands for the process ending between data and mark
+
+        monkeypatch.setattr(sender, "_mark_sql", die)
+        with pytest.raises(KeyboardInterrupt):
+            outbox_send_due()
+        monkeypatch.setattr(sender, "_mark_sql", original)
+        assert sink.wait_for(1, timeout=0.5) is False
+        assert _states() == {"a@example.jp": ("pending", 0)}
+
+        assert outbox_send_due().sent == 1
+        sink.wait_for(1, timeout=5)
+
+    assert sink.count_by_recipient() == {"a@example.jp": 1}
+
+
+@committing
+@postgres_only
+@time_machine.travel(MOMENT, tick=False)
+def test_a_sender_dying_right_after_its_final_dot_has_sent_it_once(smtp, monkeypatch, queued_only):
+    with SmtpSink() as sink:
+        smtp(sink.port)
+        _queue("a@example.jp", "b@example.jp")
+        original = sender._Transport.write_final_dot
+
+        def dot_then_die(self):
+            original(self)
+            # The process ends with the mark's answer unread: the UPDATE and COMMIT had left.
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(sender._Transport, "write_final_dot", dot_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            outbox_send_due()
+        monkeypatch.setattr(sender._Transport, "write_final_dot", original)
+        assert sink.wait_for(1, timeout=5)
+        first = sink.count_by_recipient()
+        assert _states()[next(iter(first))] == ("sent", 1)
+
+        assert outbox_send_due().sent == 1
+        sink.wait_for(2, timeout=5)
+
+    assert sink.count_by_recipient() == {"a@example.jp": 1, "b@example.jp": 1}
+    assert _states() == {"a@example.jp": ("sent", 1), "b@example.jp": ("sent", 1)}

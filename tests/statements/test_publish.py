@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from meisai.billing_calendar import BillingMonth
 from meisai.notifications.models import OutboxMessage
@@ -164,3 +165,39 @@ def test_publish_command(april, capsys, time_machine):
     assert "請求額確定メール: 2通を送信待ちにしました" in out
     with pytest.raises(CommandError, match="締め処理が完了していない"):
         call_command("publish", "2025-06")
+
+
+# --- PostgreSQL: publication updates the month's statements in place ---------------------------
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL's HOT updates",
+)
+
+
+def _statement_updates() -> tuple[int, int]:
+    """Updates of statements in this transaction so far: (all, on the row's own page)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+            " WHERE relname = 'statements_statement'"
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+@postgres_only
+def test_publication_updates_each_statement_on_its_own_page():
+    # More statements than one page holds when full (about 55 of these rows): publication's
+    # UPDATE must find room beside each row, or it writes a new row elsewhere and an entry in
+    # every index of the table.
+    members = MemberFactory.create_batch(120)
+    for member in members:
+        UsageLineFactory(member=member, billing_month="2025-04")
+    close("2025-04")
+    before = _statement_updates()
+
+    assert publish("2025-04").statements_published == 120
+
+    after = _statement_updates()
+    assert (after[0] - before[0], after[1] - before[1]) == (120, 120)

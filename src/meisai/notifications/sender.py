@@ -1,12 +1,15 @@
 """The outbox sender: delivers queued emails once each, retrying with backoff.
 
 Each message is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` in its own short transaction, so
-two senders never take the same row. Over SMTP the order of steps makes a dying sender harmless:
+two senders never take the same row; a run claims in (next_attempt_at, id) order from where its
+last claim was (``_claim_one``). Its bytes are Django's, with the headers built once per subject
+(``message_bytes``). Over SMTP the order of steps makes a dying sender harmless:
 
 1. claim the row; send ``MAIL``, ``RCPT``, ``DATA`` and the whole message *except* the final
    ``.`` that tells the server to accept it;
-2. mark the row sent and send ``COMMIT``, then at once the final ``.`` (on PostgreSQL without
-   waiting for the COMMIT's answer in between, see ``_commit_then``);
+2. mark the row sent and send ``COMMIT``, then at once the final ``.`` (on PostgreSQL the
+   UPDATE and the COMMIT in one message, without waiting for their answer before the ``.``,
+   and without waiting for the disk: see ``_mark_sent_then``, ``_MARK_COMMIT``);
 3. read both answers.
 
 A sender killed before the COMMIT leaves the server with an unfinished message, which SMTP
@@ -38,22 +41,27 @@ sealed body of sent mail, because newcomers read their links and codes there.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
+import secrets
 import smtplib
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
-from django.core.mail.message import sanitize_address
+from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT, sanitize_address
 from django.db import DatabaseError, connection, transaction
-from psycopg import generators, pq, waiting
+from psycopg import ClientCursor, generators, pq, waiting
 
 from meisai.clock import now
+from meisai.core.metrics import mail_sent_count
 from meisai.core.progress import progress_report
 from meisai.notifications.models import OutboxMessage
 from meisai.notifications.sealing import SealBroken
@@ -88,16 +96,40 @@ def outbox_due_count() -> int:
     ).count()
 
 
-def _claim_one() -> OutboxMessage | None:
-    query = OutboxMessage.objects.filter(
-        status=OutboxMessage.Status.PENDING,
-        next_attempt_at__lte=now(),
-        # Only the indexed column: a tie-break on id would sort every pending row sharing the
-        # moment (a publish queues a million at once) on each claim.
-    ).order_by("next_attempt_at")
+#: A claimed row's place in the claim order: (next_attempt_at, id).
+Position = tuple[dt.datetime, int]
+
+_CLAIM_SQL = (
+    "SELECT * FROM {table} WHERE status = %s AND next_attempt_at <= %s{after}"
+    " ORDER BY next_attempt_at, id LIMIT 1{lock}"
+)
+
+
+def _claim_one(after: Position | None = None) -> OutboxMessage | None:
+    """The next due row in (next_attempt_at, id) order, locked; after ``after`` if given.
+
+    The order is the outbox's index (status, next_attempt_at, id), so the first due row is
+    found without a sort. A run goes on from where its last claim was: rows sent earlier in the
+    run leave dead index entries in front of the due ones until VACUUM, and a claim from the
+    start would step over all of them each time (a publication queues a million rows with one
+    ``next_attempt_at``, so each claim would get slower with every mail sent).
+    """
+    table = OutboxMessage._meta.db_table
+    params: list[Any] = [OutboxMessage.Status.PENDING, now()]
+    where = ""
+    if after is not None:
+        where = " AND (next_attempt_at, id) > (%s, %s)"
+        params.extend(after)
+    lock = ""
     if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True)
-    return query.first()
+        lock = " FOR UPDATE SKIP LOCKED"
+    query = _CLAIM_SQL.format(table=table, after=where, lock=lock)
+    return next(iter(OutboxMessage.objects.raw(query, params)), None)
+
+
+def _message_id(message: OutboxMessage) -> str:
+    # A stable Message-ID lets a receiving system recognise a resend of the same email.
+    return f"<{message.key.replace(':', '.')}@meisai>"
 
 
 def _as_email(message: OutboxMessage) -> EmailMultiAlternatives:
@@ -105,15 +137,99 @@ def _as_email(message: OutboxMessage) -> EmailMultiAlternatives:
         subject=message.subject,
         body=message.body_text,
         to=[message.to],
-        # A stable Message-ID lets a receiving system recognise a resend of the same email.
-        headers={"Message-ID": f"<{message.key.replace(':', '.')}@meisai>"},
+        headers={"Message-ID": _message_id(message)},
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
     return email
 
 
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+# The bodies' tokens are not ASCII, as the bodies they stand for: Django marks an all-ASCII
+# body 7bit, any other 8bit.
+_BODY_TOKENS = ("\x00to\x00", "\x00date\x00", "\x00id\x00", "\x00本文\x00", "\x00本文html\x00")
+_BOUNDARY = re.compile(rb'boundary="(=+\d+==)"')
+
+
+@functools.lru_cache(maxsize=64)
+def _skeleton(subject: str, from_email: str, html: bool) -> tuple[bytes, bytes]:
+    """Django's message for ``subject`` with tokens for the parts that differ from email to
+    email, as bytes, and the boundary Django chose for it. Built once per subject: Python's
+    email package spends most of a message's composition on folding and encoding headers."""
+    to, date, message_id, text, body_html = _BODY_TOKENS
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=from_email,
+        to=[to],
+        # In the order Django writes them when it adds the Date itself.
+        headers={"Date": date, "Message-ID": message_id},
+    )
+    if html:
+        email.attach_alternative(body_html, "text/html")
+    data = email.message().as_bytes(linesep="\r\n")  # type: ignore[call-arg]
+    found = _BOUNDARY.search(data)
+    return data, found.group(1) if found else b""
+
+
+def _body_bytes(body: str) -> bytes:
+    return _NEWLINE.sub("\r\n", body).encode()
+
+
+def _fits_skeleton(message: OutboxMessage, text: str, html: str) -> bool:
+    """Whether Django would write this message as the skeleton has it: an ASCII address, and
+    bodies sent as 8bit (no line longer than SMTP allows, else Django switches to
+    quoted-printable), not ASCII (7bit), without the tokens' NUL."""
+    if not message.to.isascii() or "\x00" in text + html + message.to:
+        return False
+    if text.isascii() or (html and html.isascii()):
+        return False
+    return all(
+        len(line.encode()) <= RFC5322_EMAIL_LINE_LENGTH_LIMIT
+        for body in (text, html)
+        for line in body.splitlines()
+    )
+
+
+def message_bytes(message: OutboxMessage) -> bytes:
+    """The message as it goes over SMTP (before dot-stuffing): the bytes Django's
+    ``EmailMultiAlternatives`` writes for it (``_as_email``), but with the headers built once per
+    subject (``_skeleton``); a message unlike the skeleton is built by Django whole. Raises
+    ``SealBroken`` when a sealed body cannot be opened."""
+    text, html = message.body_text, message.body_html
+    if not _fits_skeleton(message, text, html):
+        return _as_email(message).message().as_bytes(linesep="\r\n")  # type: ignore[call-arg]
+    skeleton, boundary = _skeleton(message.subject, settings.DEFAULT_FROM_EMAIL, bool(html))
+    values = dict(
+        zip(
+            [token.encode() for token in _BODY_TOKENS],
+            [
+                message.to.encode(),
+                formatdate(localtime=settings.EMAIL_USE_LOCALTIME).encode(),
+                _message_id(message).encode(),
+                _body_bytes(text),
+                _body_bytes(html),
+            ],
+            strict=True,
+        )
+    )
+    if boundary:
+        # A fresh boundary per message, as Django's would be, that no body contains.
+        bodies = values[_BODY_TOKENS[3].encode()] + values[_BODY_TOKENS[4].encode()]
+        while True:
+            fresh = f"{'=' * 15}{secrets.randbelow(sys.maxsize):019d}==".encode()
+            if fresh not in bodies:
+                break
+        values[boundary] = fresh
+    return re.sub(b"|".join(re.escape(key) for key in values), lambda m: values[m[0]], skeleton)
+
+
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+@functools.lru_cache(maxsize=1024)
+def _envelope_address(address: str) -> str:
+    return sanitize_address(address, settings.DEFAULT_CHARSET)
 
 
 class _Transport:
@@ -126,10 +242,17 @@ class _Transport:
         self.smtp: smtplib.SMTP | None = None
         self.dot_written = False
 
-    def begin(self, email: EmailMultiAlternatives) -> None:
-        if not isinstance(self.backend, SmtpBackend):
-            email.connection = self.backend
-            email.send()
+    def prepare(self, message: OutboxMessage) -> EmailMultiAlternatives | bytes:
+        """What ``begin`` sends: the bytes over SMTP, else the email for the backend. Raises
+        ``SealBroken`` when a sealed body cannot be opened."""
+        if isinstance(self.backend, SmtpBackend):
+            return message_bytes(message)
+        return _as_email(message)
+
+    def begin(self, message: OutboxMessage, prepared: EmailMultiAlternatives | bytes) -> None:
+        if isinstance(prepared, EmailMultiAlternatives):
+            prepared.connection = self.backend
+            prepared.send()
             return
         try:
             if self.smtp is None:
@@ -142,10 +265,9 @@ class _Transport:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp: Any = self.smtp
             smtp.ehlo_or_helo_if_needed()
-            encoding = email.encoding or settings.DEFAULT_CHARSET
-            sender = sanitize_address(email.from_email, encoding)
-            recipients = [sanitize_address(a, encoding) for a in email.recipients()]
-            data = email.message().as_bytes(linesep="\r\n")  # type: ignore[call-arg]
+            sender = _envelope_address(settings.DEFAULT_FROM_EMAIL)
+            recipients = [_envelope_address(message.to)]
+            data = prepared
             code, reply = smtp.mail(sender)
             if code != 250:
                 self._reset()
@@ -227,23 +349,60 @@ class _Transport:
             self.backend.close()
 
 
-def _commit_then(final_write: Callable[[], None]) -> None:
-    """Commit the open transaction so that ``final_write`` follows the COMMIT without a wait.
+#: Sent after the mark's UPDATE, in the same message, so the mark is durable on the server's
+#: side without waiting for the WAL to reach the disk: a sender killed afterwards loses nothing
+#: (the commit is done in the server's memory), and only a crash of PostgreSQL itself within
+#: about three ``wal_writer_delay`` of it can forget the mark of a mail that went out, which is
+#: then sent again — a duplicate, never a lost email (docs/deployment.md, "The sender and
+#: durability"). Waiting for the disk once per mail held the sender to the disk's rate of
+#: flushes. ``SET LOCAL``: this transaction only.
+_MARK_COMMIT = "SET LOCAL synchronous_commit TO off; COMMIT"
 
-    On PostgreSQL the COMMIT goes out, then at once the final write, and only then is the
-    server's answer read: a sender killed at any moment after both writes leaves a committed row
-    and a finished message (the server still executes a COMMIT that arrived before the
-    connection closed). Waiting for the answer first would leave the round trip and the wake-up
-    of a busy machine in between — the window in which a kill loses the email. Elsewhere
-    (SQLite: an in-process commit) Django's atomic commits and the write follows.
+
+def _mark_sql(message: OutboxMessage, fields: list[str], raw: Any) -> bytes:
+    """The UPDATE that ``message.save(update_fields=fields)`` would run, as one literal
+    statement, followed by ``_MARK_COMMIT``."""
+    assignments = []
+    params: list[Any] = []
+    for name in fields:
+        field: Any = OutboxMessage._meta.get_field(name)
+        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(getattr(message, field.attname), connection))
+    params.append(message.pk)
+    update = (
+        f"UPDATE {OutboxMessage._meta.db_table} SET {', '.join(assignments)}"  # noqa: S608
+        " WHERE id = %s"
+    )
+    return f"{ClientCursor(raw).mogrify(update, params)}; {_MARK_COMMIT}".encode()
+
+
+def _mark_sent_then(
+    message: OutboxMessage, fields: list[str], final_write: Callable[[], None] | None
+) -> None:
+    """Save ``fields`` of ``message`` and commit, so that ``final_write`` (the final ``.``; None
+    when the backend does not speak SMTP) follows the COMMIT without a wait.
+
+    On PostgreSQL, at the outermost transaction, the UPDATE and the COMMIT go out as one message,
+    then at once the final write, and only then is the server's answer read: one round trip for
+    the mark, and a sender killed at any moment after both writes leaves a committed row and a
+    finished message (the server still executes what arrived before the connection closed).
+    Waiting for the answer before the final write would leave the round trip and the wake-up of
+    a busy machine in between — the window in which a kill loses the email. Elsewhere (SQLite:
+    an in-process commit; inside a caller's or a test's atomic block, whose transaction is not
+    ours to end) the row is saved, Django's atomic commits, and ``finish`` writes the ``.``.
+    If the server refuses the UPDATE after the ``.`` left, the row stays pending and the email
+    goes twice, as when the COMMIT fails.
     """
-    # Only when this is the outermost transaction: inside a caller's (or a test's) atomic block
-    # the COMMIT would end a transaction that is not ours.
-    if connection.vendor != "postgresql" or len(connection.atomic_blocks) != 1:
+    if (
+        final_write is None
+        or connection.vendor != "postgresql"
+        or len(connection.atomic_blocks) != 1
+    ):
+        message.save(update_fields=fields)
         return
     raw: Any = connection.connection
     pgconn = raw.pgconn
-    pgconn.send_query(b"COMMIT")
+    pgconn.send_query(_mark_sql(message, fields, raw))
     waiting.wait(generators.send(pgconn), pgconn.socket)
     final_write()
     results = waiting.wait(generators.fetch_many(pgconn), pgconn.socket)
@@ -320,26 +479,32 @@ def outbox_send_due(*, limit: int | None = None) -> SendResult:
     transport = _Transport()
     due = outbox_due_count()
     total = due if limit is None else min(due, limit)
+    position: Position | None = None
     try:
         with progress_report("メール送信", total=total) as advance:
             while limit is None or result.sent + result.failed + result.deferred < limit:
                 begun = False
                 try:
                     with transaction.atomic():
-                        message = _claim_one()
+                        message = _claim_one(position)
+                        if message is None and position is not None:
+                            # Back to the start once: rows another sender held or put back.
+                            position = None
+                            message = _claim_one()
                         if message is None:
                             break
+                        position = (message.next_attempt_at, message.pk)
                         # The body as stored (sealed when secret), to put back if the row
                         # returns to pending after the wipe below.
                         stored = (message.stored_text, message.stored_html)
                         try:
-                            email = _as_email(message)
+                            prepared = transport.prepare(message)
                         except SealBroken as error:
                             _count(result, _record_unopenable(message, error))
                             advance(1)
                             continue
                         try:
-                            transport.begin(email)
+                            transport.begin(message, prepared)
                         except smtplib.SMTPException as error:
                             _count(result, _record_refusal(message, error))
                             advance(1)
@@ -349,9 +514,11 @@ def outbox_send_due(*, limit: int | None = None) -> SendResult:
                         message.sent_at = now()
                         message.attempts += 1
                         wiped = _wipe_when_done(message)
-                        message.save(update_fields=["status", "sent_at", "attempts", *wiped])
-                        if transport.speaks_smtp:
-                            _commit_then(transport.write_final_dot)
+                        _mark_sent_then(
+                            message,
+                            ["status", "sent_at", "attempts", *wiped],
+                            transport.write_final_dot if transport.speaks_smtp else None,
+                        )
                 except BaseException:
                     if begun:
                         transport.abandon()
@@ -376,6 +543,7 @@ def outbox_send_due(*, limit: int | None = None) -> SendResult:
                     advance(1)
                     continue
                 result.sent += 1
+                mail_sent_count()
                 advance(1)
     finally:
         transport.close()

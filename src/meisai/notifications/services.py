@@ -13,13 +13,16 @@ somebody has checked that it carries none.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.utils.html import escape
 
 from meisai.clock import now
 from meisai.core.raw_cursor import raw_cursor
@@ -32,6 +35,7 @@ PLAIN_TEMPLATES = frozenset(
     {
         "account_locked",
         "account_replaced",
+        "delivery_preference_changed",
         "email_change_requested",
         "email_changed",
         "login_id_reminder",
@@ -156,6 +160,103 @@ def _store_by_copy(batch: list[OutboxMessage]) -> None:
             " ON CONFLICT (key) DO NOTHING"
         )
         cursor.execute(f"DROP TABLE {_STAGE}")
+
+
+#: Stands for a per-row value while a template is rendered once for a whole query (no template
+#: prints it, and autoescaping leaves it as it is).
+_MARKER = "\u27eameisai:{}\u27eb"
+_MARKED = re.compile("\u27eameisai:(\\w+)\u27eb")
+#: Probe values for the check that a template prints each per-row value as it is: characters
+#: HTML escapes, runs of white space that the subject's folding would change, and nothing.
+_PROBES = ("<盛岡 & \"太郎\">  'x'\n", "")
+
+
+def html_escape_sql(expression: str) -> str:
+    """The SQL twin of Django's HTML ``escape`` (``&``, ``<``, ``>``, ``"``, ``'``)."""
+    entities = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("''", "&#x27;"))
+    for char, entity in entities:
+        expression = f"replace({expression}, '{char}', '{entity}')"
+    return expression
+
+
+def _pieces(template: str, context: Mapping[str, Any], names: list[str]) -> list[list[str]]:
+    """Subject, text and HTML rendered once, each split into literal text (even places) and
+    the names of per-row values (odd places). Raises ValueError unless substituting values
+    (HTML-escaped in the HTML body) gives what rendering each email gives, byte for byte."""
+    marked = render_email(template, {**context, **{n: _MARKER.format(n) for n in names}})
+    pieces = [_MARKED.split(part) for part in marked]
+    printed = {name for part in pieces for name in part[1::2]}
+    if printed != set(names):
+        raise ValueError(f"email {template!r} does not print {sorted(set(names) - printed)}")
+    for probe in _PROBES:
+        substituted = tuple(
+            "".join(
+                (escape(probe) if is_html else probe) if i % 2 else piece
+                for i, piece in enumerate(part)
+            )
+            for part, is_html in zip(pieces, (False, False, True), strict=True)
+        )
+        if substituted != render_email(template, {**context, **dict.fromkeys(names, probe)}):
+            raise ValueError(f"email {template!r} does not print {names} as they are")
+    return pieces
+
+
+def email_enqueue_query(*, template: str, context: Mapping[str, Any], rows: QuerySet) -> int:
+    """Queue one email per row of ``rows`` in one ``INSERT … SELECT``; keys already in the
+    outbox are skipped. Returns how many were queued.
+
+    ``rows`` is a ``values()`` query of named expressions only: ``key``, ``to`` and one per
+    context value that differs from email to email (``name=F("member__name_kanji")``);
+    ``context`` holds the values common to all. The templates are rendered once, with markers
+    where the per-row values go, and the database joins each body from the literal text and
+    the row's values (HTML-escaped in ``body.html`` by ``html_escape_sql``): the outbox still
+    holds exactly what is sent, and ``_pieces`` proves first, on probe values, that this gives
+    what ``render_email`` gives. Plain templates only: a sealed body is encrypted one by one
+    (``email_enqueue_many``).
+    """
+    if carries_secret(template):
+        raise ValueError(f"email {template!r} is sealed: queue it with email_enqueue_many")
+    columns = list(rows.query.annotation_select)
+    if rows.query.values_select or not {"key", "to"} <= set(columns):
+        raise ValueError("rows: a values() query of named expressions, with key and to")
+    names = [name for name in columns if name not in ("key", "to")]
+    subject, text, html = _pieces(template, context, names)
+    params: list[Any] = []
+
+    def value(literal: Any) -> str:
+        params.append(literal)
+        return "%s"
+
+    def joined(part: list[str], *, is_html: bool) -> str:
+        terms = []
+        for i, piece in enumerate(part):
+            if i % 2:
+                column = f"q.{connection.ops.quote_name(piece)}"
+                terms.append(html_escape_sql(column) if is_html else column)
+            elif piece:
+                terms.append(value(piece))
+        return " || ".join(terms) or "''"
+
+    # Adapted as the ORM would (SQLite stores datetimes as text of its own format).
+    moment = OutboxMessage._meta.get_field("created_at").get_db_prep_value(now(), connection)
+    # In the order of _COPY_COLUMNS.
+    expressions = [
+        'q."key"', value(template), 'q."to"', joined(subject, is_html=False), "false",
+        joined(text, is_html=False), joined(html, is_html=True),
+        value(OutboxMessage.Status.PENDING.value), "0", value(moment), value(moment), "''",
+    ]  # fmt: skip
+    inner, inner_params = rows.query.sql_with_params()
+    table = OutboxMessage._meta.db_table
+    targets = ", ".join(f'"{name}"' for name in _COPY_COLUMNS)
+    sql = (
+        f"INSERT INTO {table} ({targets}) SELECT {', '.join(expressions)}"  # noqa: S608
+        f" FROM ({inner}) AS q WHERE true ON CONFLICT (key) DO NOTHING"
+    )
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *inner_params])
+        queued = cursor.rowcount
+        transaction.on_commit(outbox_kick)
+    return queued
 
 
 def email_enqueue(*, key: str, template: str, to: str, context: Mapping[str, Any]) -> None:

@@ -6,9 +6,10 @@ is the statement's own ``fee_total``); corrections arrive as usage lines of a la
 
 PostgreSQL:
 * statements: no DELETE; UPDATE only of ``published_at`` (from NULL, by publish) and
-  ``pdf_sha256`` (from '', by the PDF page), every other column compared through jsonb so that a
+  ``pdf_sha256`` (from '', by the PDF page), every other column compared as one row so that a
   column added later is guarded too (``statement_immutable``); no statement can be inserted into
-  a confirmed month (``statement_insert_check``);
+  a confirmed month (``statement_insert_check``); pages are half filled so that those two
+  updates stay on the row's page (``STATEMENT_FILLFACTOR``);
 * usage lines: a line of a member and month that has a statement, or of a confirmed month, cannot
   be updated or deleted, and no update can move a line into such a member/month
   (``usage_line_immutable``); no line can be inserted into a confirmed month
@@ -53,16 +54,23 @@ REFERENCES: core_triggers.References = {
 #: cannot (``statement_immutable``), so only their inserts are checked.
 UPDATABLE = {"statements_usageline"}
 
-STATEMENT_GUARDS = [
-    r"""
+#: The row guard of statements. Every column but the two that may change is compared as a whole
+#: row (``kept``: the old row with the new values of those two), so that a column added later is
+#: guarded too, without turning both rows into jsonb on each call: publication updates a month's
+#: million statements at once, and the jsonb comparison cost it 70 µs a row, the record one 10.
+STATEMENT_IMMUTABLE_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION meisai_statement_immutable() RETURNS trigger AS $$
+DECLARE
+    kept statements_statement;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION 'confirmed statements cannot be deleted (statement %)', OLD.id
             USING ERRCODE = 'restrict_violation';
     END IF;
-    IF (to_jsonb(NEW) - 'published_at' - 'pdf_sha256')
-            IS DISTINCT FROM (to_jsonb(OLD) - 'published_at' - 'pdf_sha256') THEN
+    kept := OLD;
+    kept.published_at := NEW.published_at;
+    kept.pdf_sha256 := NEW.pdf_sha256;
+    IF kept IS DISTINCT FROM NEW THEN
         RAISE EXCEPTION 'confirmed statements cannot be changed (statement %)', OLD.id
             USING ERRCODE = 'restrict_violation';
     END IF;
@@ -77,7 +85,18 @@ BEGIN
     RETURN NEW;
 END
 $$ LANGUAGE plpgsql;
-""",
+"""
+
+#: Room on each page of statements for a second version of every row: publication's UPDATE of
+#: ``published_at`` (and later the PDF digest) then stays on the row's page (a HOT update),
+#: without a new entry in each of the table's indexes — a sixth of the UPDATE's cost. Under half,
+#: because the published version is longer by its ``published_at`` (NULL before). The price is a
+#: statements table a little over twice the size of its rows.
+STATEMENT_FILLFACTOR = 45
+STATEMENT_STORAGE = f"ALTER TABLE statements_statement SET (fillfactor = {STATEMENT_FILLFACTOR})"
+
+STATEMENT_GUARDS = [
+    STATEMENT_IMMUTABLE_FUNCTION,
     """
 CREATE TRIGGER statement_immutable
     BEFORE UPDATE OR DELETE ON statements_statement
@@ -169,6 +188,7 @@ CREATE TRIGGER usage_line_insert_check
 ]
 
 POSTGRESQL = [
+    STATEMENT_STORAGE,
     *STATEMENT_GUARDS,
     *USAGE_LINE_GUARDS,
     *core_triggers.postgresql_reference_checks(
@@ -246,3 +266,11 @@ SQLITE = [
 
 def install(apps: Any, schema_editor: Any) -> None:
     core_triggers.run(schema_editor, postgresql=POSTGRESQL, sqlite=SQLITE)
+
+
+def install_publication_in_place(apps: Any, schema_editor: Any) -> None:
+    """For databases made before: the row guard without jsonb, and the half-filled pages (for
+    pages written from now on; ``VACUUM FULL statements_statement`` rewrites the old ones)."""
+    core_triggers.run(
+        schema_editor, postgresql=[STATEMENT_STORAGE, STATEMENT_IMMUTABLE_FUNCTION], sqlite=[]
+    )
