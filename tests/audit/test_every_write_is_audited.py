@@ -41,6 +41,7 @@ ALLOWED = {
     "accounts/throttles.py:throttle_count": "counts a request against a throttle",
     "accounts/throttles.py:login_throttled": "counts a login against its throttles; a refusal is a security event",
     "accounts/throttles.py:throttle_refused": "writes the security event of a refused request (no member's data changes)",
+    "accounts/throttles.py:login_code_resend_refusal": "counts a member's own 「コードを再送する」 against its throttle; a refusal is a security event",
     "accounts/login.py:login_finish": "a login: the session row is its record",
     "accounts/sessions.py:account_session_record": "remembers a session so that it can be ended",
     "accounts/sessions.py:account_sessions_end": "part of the change that ends them (password, reset, re-registration), which is audited",
@@ -55,6 +56,7 @@ ALLOWED = {
     # Mail and background work: their own records.
     "notifications/services.py:email_enqueue_many": "queues mail for a caller whose change is audited; the outbox row is the record",
     "notifications/services.py:email_enqueue": "queues mail for a caller whose change is audited; the outbox row is the record",
+    "notifications/services.py:email_enqueue_query": "queues a publication's mail; the publication is audited, the outbox rows are the record",
     "notifications/services.py:outbox_kick": "asks the sender to deliver mail already queued",
     "notifications/sender.py:outbox_send_due": "delivers queued mail; each message records its own state and attempts",
     "core/jobs.py:job_create": "the job row is the record of background work",
