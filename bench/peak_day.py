@@ -22,7 +22,8 @@ hours. This bench plays that morning on the production path:
    nothing for them but the addresses the security events record), ``Origin`` and ``Referer``
    on every POST (Django's CSRF check over HTTPS), and the ``__Host-`` cookies sent back by
    hand (an HTTP client keeps ``Secure`` cookies to itself over plain HTTP).
-3. The load: an asyncio client (httpx) with ``--concurrency`` members at once (default: the
+3. The load: an asyncio client (bench/lean_http.py: keep-alive HTTP/1.1, little parsing, because
+   it shares the cores with the server) with ``--concurrency`` members at once (default: the
    server's workers × threads, every slot busy, none queueing), each logging in once:
    ``GET /login/``, ``POST /login/``; a new browser then ``GET /login/code/``, reads its code —
    the newest ``login_code`` message to its address in the outbox, unsealed with the server's
@@ -65,17 +66,15 @@ import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from http.cookies import SimpleCookie
 from importlib import import_module
 from pathlib import Path
 
-import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+import lean_http  # noqa: E402
 from argon2_cost import verifications_per_second  # noqa: E402
 from sample_data import MERCHANTS  # noqa: E402
 
@@ -374,7 +373,7 @@ class Results:
 class Browser:
     """One member's browser behind the proxy: its cookies, its client address."""
 
-    def __init__(self, client: httpx.AsyncClient, member: Member, results: Results) -> None:
+    def __init__(self, client: lean_http.Client, member: Member, results: Results) -> None:
         self.client = client
         self.results = results
         self.cookies: dict[str, str] = {}
@@ -390,7 +389,7 @@ class Browser:
 
     async def call(
         self, step: str, method: str, path: str, *, expect: int, data: dict[str, str] | None = None
-    ) -> httpx.Response:
+    ) -> lean_http.Response:
         headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -406,11 +405,14 @@ class Browser:
         if probe:
             self.results.cpu[step].append((probe() - cpu_before) * 1000)
         for header in response.headers.get_list("set-cookie"):
-            for name, morsel in SimpleCookie(header).items():
-                if morsel["max-age"] == "0" or not morsel.value:
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.coded_value
+            # name=value; attributes. The value goes back as sent (quoted or not: Django's
+            # quoting escapes ";"), and a cookie deleted by Max-Age=0 or an empty value goes.
+            pair, _, attributes = header.partition(";")
+            name, _, value = pair.strip().partition("=")
+            if not value or value == '""' or "max-age=0" in attributes.lower().replace(" ", ""):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
         if response.status_code != expect:
             raise StepFailed(f"{step}: {response.status_code} (expected {expect})")
         return response
@@ -420,7 +422,7 @@ class StepFailed(Exception):
     pass
 
 
-def _csrf(response: httpx.Response) -> str:
+def _csrf(response: lean_http.Response) -> str:
     match = _CSRF.search(response.text)
     if not match:
         raise StepFailed("no CSRF token in the page")
@@ -445,7 +447,7 @@ async def login_code(outbox: psycopg.AsyncConnection, email: str) -> str:
 
 
 async def visit(
-    client: httpx.AsyncClient,
+    client: lean_http.Client,
     outbox: psycopg.AsyncConnection,
     member: Member,
     month: str,
@@ -488,15 +490,9 @@ async def visit(
     results.served += 1
 
 
-def _client(base: str, concurrency: int) -> httpx.AsyncClient:
+def _client(base: str, concurrency: int) -> lean_http.Client:
     # No cookie jar: each Browser keeps its own member's cookies.
-    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.AsyncClient(
-        base_url=base,
-        cookies=jar,
-        timeout=30,
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-    )
+    return lean_http.Client(base, connections=concurrency, timeout=30)
 
 
 async def peak(
@@ -521,8 +517,8 @@ async def peak(
                 await visit(client, outbox, member, month, results)
             except StepFailed as failure:
                 results.errors[str(failure)] += 1
-            except httpx.HTTPError as error:
-                results.errors[type(error).__name__] += 1
+            except lean_http.HTTPError as error:
+                results.errors[f"HTTPError: {error}"] += 1
 
     async with _client(base, concurrency) as client:
         outboxes = [
@@ -545,7 +541,7 @@ async def hammer(
     failures = 0
     deadline = time.perf_counter() + seconds
 
-    async def one_after_another(client: httpx.AsyncClient, offset: int) -> None:
+    async def one_after_another(client: lean_http.Client, offset: int) -> None:
         nonlocal failures
         i = offset
         while time.perf_counter() < deadline:
@@ -561,7 +557,7 @@ async def hammer(
             try:
                 response = await client.get(path, headers=headers)
                 ok = response.status_code == 200
-            except httpx.HTTPError:
+            except lean_http.HTTPError:
                 ok = False
             latencies.append((time.perf_counter() - started) * 1000)
             failures += not ok

@@ -231,6 +231,10 @@ AXES_USERNAME_CALLABLE = "meisai.accounts.lockout.lockout_username"
 # The 30 minutes run from the tenth failure; tries during the lock do not extend it.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
+# No AccessLog row per login and logout: logins are security events already (audit), nothing
+# reads axes' log, and on the 13th its INSERT and UPDATE were two writes of every visit.
+# Failures (AccessAttempt), which the lockout counts, are kept as before.
+AXES_DISABLE_ACCESS_LOG = True
 
 # Japanese is the source language of every text; English comes from the catalogue in the package
 # (src/meisai/locale, compiled by scripts/setup) and only when chosen with the footer switch,

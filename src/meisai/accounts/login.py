@@ -122,15 +122,20 @@ def login_finish(*, request: HttpRequest, account: Account) -> None:
     A reset link still open dies: the member who logs in has the password, and a link left
     lying in a mailbox would otherwise open the account to whoever reads it later.
     """
-    AccountToken.objects.filter(
-        account=account, purpose=AccountToken.Purpose.PASSWORD_RESET, used_at__isnull=True
-    ).update(used_at=now())
-    request.session.pop(PENDING_LOGIN_KEY, None)
-    auth.login(request, account, backend="django.contrib.auth.backends.ModelBackend")
-    request.session[LOGIN_AT_KEY] = now().timestamp()
-    request.session.save()
-    account_session_record(account=account, session_key=request.session.session_key or "")
-    security_event("login", member=account.member, login_id=account.login_id)
+    # One transaction, so one commit of the login's writes (the reset links, the last login,
+    # django-axes' reset, the session's row, the event) instead of one each, and none of them
+    # without the others.
+    with transaction.atomic():
+        AccountToken.objects.filter(
+            account=account, purpose=AccountToken.Purpose.PASSWORD_RESET, used_at__isnull=True
+        ).update(used_at=now())
+        request.session.pop(PENDING_LOGIN_KEY, None)
+        auth.login(request, account, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[LOGIN_AT_KEY] = now().timestamp()
+        request.session.save()
+        account_session_record(account=account, session_key=request.session.session_key or "")
+        # By id: the event needs nothing else of the member, and reading the row costs a query.
+        security_event("login", member_id=account.member_id, login_id=account.login_id)
 
 
 def account_lockout_notify(*, login_id: str) -> None:

@@ -65,7 +65,8 @@ def login_challenge_answer(*, challenge_id: int, code: str) -> CodeResult:
     (expired, used, or the fifth wrong try)."""
     challenge = (
         LoginChallenge.objects.select_for_update(of=("self",))
-        .select_related("account__member")
+        # The account names a failed try's event; its member is named by id (no row read).
+        .select_related("account")
         .filter(pk=challenge_id)
         .first()
     )
@@ -86,7 +87,7 @@ def login_challenge_answer(*, challenge_id: int, code: str) -> CodeResult:
     account = challenge.account
     security_event(
         "login_code_failed",
-        member=account.member,
+        member_id=account.member_id,
         login_id=account.login_id,
         attempts=challenge.attempts,
     )

@@ -16,9 +16,10 @@ from meisai.clock import now
 
 
 def account_session_record(*, account: Account, session_key: str) -> None:
-    AccountSession.objects.update_or_create(
-        session_key=session_key, defaults={"account": account, "created_at": now()}
-    )
+    """Record a session just logged in. Logging in always gives the session a new key
+    (``auth.login`` cycles or flushes it), so the row is new: a plain ``INSERT``, not a read,
+    two savepoints and a write as ``update_or_create`` would cost on every login."""
+    AccountSession.objects.create(account=account, session_key=session_key, created_at=now())
 
 
 def account_sessions_end(*, account: Account, keep: str | None = None) -> int:

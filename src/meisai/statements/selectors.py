@@ -12,7 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 
 from meisai import billing_calendar
 from meisai.billing_calendar import BillingMonth
@@ -72,11 +73,11 @@ def published_statement(*, member: Member | int, month: BillingMonth) -> Stateme
     None. The statement comes with its member."""
     if not billing_calendar.is_visible(month, billing_calendar.latest_billing_month()):
         return None
-    return (
-        Statement.objects.filter(member=member, billing_month=month, published_at__isnull=False)
-        .select_related("member")
-        .first()
-    )
+    return _with_balance_and_points(
+        Statement.objects.filter(
+            member=member, billing_month=month, published_at__isnull=False
+        ).select_related("member")
+    ).first()
 
 
 def latest_published_statement(*, member: Member) -> Statement | None:
@@ -105,7 +106,15 @@ def statement_lines(*, statement: Statement) -> list[Line]:
 
 _CARD_UNPRINTED = tuple(
     f"card__{name}"
-    for name in ("member", "product", "number_hash", "expiry", "is_active", "created_at", "updated_at")
+    for name in (
+        "member",
+        "product",
+        "number_hash",
+        "expiry",
+        "is_active",
+        "created_at",
+        "updated_at",
+    )
 )
 
 _USER_ORDER: dict[str, int] = {UserKind.SELF.value: 0, UserKind.FAMILY.value: 1}
@@ -199,10 +208,51 @@ def statement_view(*, statement: Statement) -> StatementView:
         groups=groups,
         fee_lines=fee_lines,
         other_lines=other,
-        balance=StatementBalance.objects.filter(
-            member_id=statement.member_id, billing_month=statement.billing_month
-        ).first(),
+        balance=statement_balance(statement=statement),
         points=statement_points(statement=statement),
+    )
+
+
+# A first view reads the statement, its lines, its balances and its points. The balances and
+# the points come with the statement's own query (``_with_balance_and_points``, used by
+# ``published_statement``): two subqueries instead of two round trips and two ORM queries of
+# their own. A statement read otherwise (the CSV's list, a test) has them read by the Python
+# twins below; tests/statements/test_first_view_queries.py proves the two agree.
+
+_BALANCE_FIELDS = ("id", "revolving_balance", "installment_balance")
+_POINTS_FIELDS = ("id", "as_of", "balance", "expiring_points", "expires_on")
+
+
+def _with_balance_and_points(statements: QuerySet[Statement]) -> QuerySet[Statement]:
+    balance = StatementBalance.objects.filter(
+        member_id=OuterRef("member_id"), billing_month=OuterRef("billing_month")
+    ).order_by("id")
+    # The SQL twin of ``statement_points``: as of the day (in Japan) the statement was confirmed.
+    points = PointBalance.objects.filter(
+        member_id=OuterRef("member_id"), as_of__lte=OuterRef("confirmed_day_")
+    ).order_by("-as_of", "-id")
+    return statements.annotate(confirmed_day_=TruncDate("confirmed_at", tzinfo=JST)).annotate(
+        **{f"balance_{name}_": Subquery(balance.values(name)[:1]) for name in _BALANCE_FIELDS},
+        **{f"points_{name}_": Subquery(points.values(name)[:1]) for name in _POINTS_FIELDS},
+    )
+
+
+def statement_balance(*, statement: Statement) -> StatementBalance | None:
+    """The 分割 and リボ balances after the statement's month, if the core system sent them."""
+    if hasattr(statement, "balance_id_"):
+        if statement.balance_id_ is None:
+            return None
+        return StatementBalance(
+            member_id=statement.member_id,
+            billing_month=statement.billing_month,
+            **{name: getattr(statement, f"balance_{name}_") for name in _BALANCE_FIELDS},
+        )
+    return (
+        StatementBalance.objects.filter(
+            member_id=statement.member_id, billing_month=statement.billing_month
+        )
+        .order_by("id")
+        .first()
     )
 
 
@@ -214,6 +264,13 @@ def statement_points(*, statement: Statement) -> PointBalance | None:
     same bytes for ever (its SHA-256 is recorded) while balances keep arriving every month.
     None when no balance was reported by then: the PDF then says nothing about points held.
     """
+    if hasattr(statement, "points_id_"):
+        if statement.points_id_ is None:
+            return None
+        return PointBalance(
+            member_id=statement.member_id,
+            **{name: getattr(statement, f"points_{name}_") for name in _POINTS_FIELDS},
+        )
     return (
         PointBalance.objects.filter(
             member_id=statement.member_id, as_of__lte=jst(statement.confirmed_at).date()
@@ -260,11 +317,16 @@ class NextDelivery:
     paper_fee: int | None
 
 
-def next_delivery(*, member: Member, at: dt.datetime | None = None) -> NextDelivery:
+def next_delivery(
+    *, member: Member, at: dt.datetime | None = None, current: str | None = None
+) -> NextDelivery:
+    """``current``: the member's latest preference when the caller has read it already (the
+    top page reads it for ``delivery_since``), so that it is not read twice."""
     moment = at or now()
     upcoming = billing_calendar.latest_billing_month(moment.astimezone(JST).date()).next()
     cutoff = billing_calendar.registration_cutoff(upcoming)
-    current = delivery.current_delivery_method(member=member)
+    if current is None:
+        current = delivery.current_delivery_method(member=member)
     fixed = moment >= cutoff
     refusal = delivery.web_delivery_refusal(member=member)
     method = delivery.delivery_method_at(member=member, moment=cutoff) if fixed else current
