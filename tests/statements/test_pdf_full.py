@@ -230,3 +230,39 @@ def test_a_rendering_matching_neither_layout_is_still_refused(member_client, acc
 
     assert response.status_code == 500
     assert "PDFをご用意できませんでした" in response.content.decode()
+
+
+def test_a_pdf_keeps_its_bytes_after_the_members_name_and_debit_account_change(member_client):
+    """The close keeps the member as they stood (name, debit account) on the statement: after
+    the next members import renames them or moves their debit, the PDF first served renders to
+    the same bytes, where it used to fail its recorded SHA-256 (and the member got an error)."""
+    from tests.factories import UsageLineFactory
+    from tests.statements.cycle import close, publish
+
+    account = AccountFactory(
+        member__name_kanji="盛岡 花子",
+        member__debit_bank="岩手銀行",
+        member__debit_branch="盛岡駅前支店",
+        member__debit_account_last4="0042",
+    )
+    member = account.member
+    UsageLineFactory(member=member, card=CardFactory(member=member), billing_month="2025-04")
+    close("2025-04")
+    publish("2025-04")
+    member_client.force_login(account)
+    with time_machine.travel(APRIL_20, tick=False):
+        first = member_client.get("/statements/2025-04.pdf")
+        assert first.status_code == 200 and first["Content-Type"] == "application/pdf"
+        Member.objects.filter(pk=member.pk).update(
+            name_kanji="仙台 花子",
+            debit_bank="七十七銀行",
+            debit_branch="本店",
+            debit_account_last4="9999",
+        )
+        again = member_client.get("/statements/2025-04.pdf")
+    assert again.status_code == 200 and again.content == first.content
+    text = "".join(_pages(again.content))
+    assert "盛岡 花子" in text and "岩手銀行" in text and "0042" in text
+    assert "仙台" not in text and "七十七銀行" not in text
+    statement = Statement.objects.get(member=member, billing_month="2025-04")
+    assert (statement.holder_name, statement.debit_account_last4) == ("盛岡 花子", "0042")

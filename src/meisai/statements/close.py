@@ -207,11 +207,13 @@ def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
         WITH charged AS MATERIALIZED (
             SELECT f.member_id, f.usage_total, f.line_count, f.delivery,
                    CASE WHEN f.delivery = 'paper' AND NOT f.fee_exempt
-                        THEN %(fee)s ELSE 0 END AS fee
+                        THEN %(fee)s ELSE 0 END AS fee,
+                   f.name_kanji, f.debit_bank, f.debit_branch, f.debit_account_last4
             FROM (
                 SELECT a.member_id, a.usage_total, a.line_count,
                        {fees.exempt_sql("m")} AS fee_exempt,
-                       {month_delivery} AS delivery
+                       {month_delivery} AS delivery,
+                       m.name_kanji, m.debit_bank, m.debit_branch, m.debit_account_last4
                 FROM (
                     SELECT u.member_id, SUM(u.billed_amount) AS usage_total,
                            COUNT(*) AS line_count
@@ -225,10 +227,12 @@ def _insert_statements(*, month: BillingMonth, moment: dt.datetime) -> None:
         )
         INSERT INTO {t["statement"]}
             (member_id, billing_month, delivery, usage_total, fee_total, total, line_count,
-             points_granted, debit_date, confirmed_at, published_at, pdf_sha256)
+             points_granted, debit_date, confirmed_at, published_at, pdf_sha256,
+             holder_name, debit_bank, debit_branch, debit_account_last4)
         SELECT d.member_id, %(month)s, d.delivery, d.usage_total, d.fee, d.usage_total + d.fee,
                d.line_count + CASE WHEN d.fee <> 0 THEN 1 ELSE 0 END,
-               COALESCE(g.points, 0), %(debit)s, %(moment)s, NULL, ''
+               COALESCE(g.points, 0), %(debit)s, %(moment)s, NULL, '',
+               d.name_kanji, d.debit_bank, d.debit_branch, d.debit_account_last4
         FROM charged d
         LEFT JOIN (
             SELECT p.member_id, SUM(p.points) AS points FROM {t["entry"]} p

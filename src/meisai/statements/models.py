@@ -144,6 +144,15 @@ class Statement(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     #: SHA-256 of the PDF first served, so a later rendering can be checked against it.
     pdf_sha256 = models.CharField(max_length=64, blank=True)
+    # The member as the member master stood at the close, for the PDF: a statement is a document
+    # of its month, and a PDF once served must render to the same bytes for ever (its SHA-256 is
+    # recorded) while names and debit accounts keep changing with each members import. NULL on
+    # statements closed before these columns existed: their PDFs print the member row, as they
+    # always did (the snapshot of a statement closed since is never NULL for the name).
+    holder_name = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    debit_bank = models.CharField(max_length=60, null=True, blank=True)  # noqa: DJ001
+    debit_branch = models.CharField(max_length=60, null=True, blank=True)  # noqa: DJ001
+    debit_account_last4 = models.CharField(max_length=4, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         constraints = [
