@@ -58,7 +58,7 @@ def test_the_sixth_resend_within_the_hour_is_refused(client, account, frozen):
 
     assert refused.status_code == 429
     assert int(refused["Retry-After"]) == 3600
-    assert LOGIN_CODE_RESEND_REFUSED in refused.content.decode()
+    assert str(LOGIN_CODE_RESEND_REFUSED) in refused.content.decode()
     assert len(outbox(EMAIL, "login_code")) == 6  # the login's and five resends, no seventh
     assert list(LoginChallenge.objects.values_list("id", "used_at")) == open_before
     # The code of the last email still logs in.

@@ -219,8 +219,8 @@ def test_the_csv_header_and_meisais_own_texts_follow_the_language(browser):
 
 # --- emails --------------------------------------------------------------------------------------
 
-#: Staff-only, or marked in a later change (tests/core/test_translations_complete.py).
-NOT_MEMBER_EMAILS = {"operators_month_not_closed", "delivery_preference_changed"}
+#: Staff-only (tests/core/test_translations_complete.py).
+NOT_MEMBER_EMAILS = {"operators_month_not_closed"}
 MEMBER_EMAILS = [kind for kind in EMAIL_TEMPLATES if kind not in NOT_MEMBER_EMAILS]
 
 

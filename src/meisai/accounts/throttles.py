@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.db.models import Min
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy
 
 from meisai.accounts.login_ids import login_id_key
 from meisai.accounts.models import ThrottleHit
@@ -57,7 +58,7 @@ THROTTLES: dict[str, tuple[int, dt.timedelta]] = {
 }
 
 #: What the code page says when 「コードを再送する」 is used up.
-LOGIN_CODE_RESEND_REFUSED = (
+LOGIN_CODE_RESEND_REFUSED = gettext_lazy(
     "確認コードの再送は、しばらく時間をおいてからお試しください。"
     "お送りしたメールが届いている場合は、そのコードを入力してください。"
 )

@@ -361,11 +361,13 @@ def login_code(request: HttpRequest) -> HttpResponse:
             del request.session[PENDING_LOGIN_KEY]
             messages.error(
                 request,
-                "確認コードが無効になりました(有効期限切れ、または入力誤りが続きました)。"
-                "もう一度ログインしてください。",
+                gettext(
+                    "確認コードが無効になりました(有効期限切れ、または入力誤りが続きました)。"
+                    "もう一度ログインしてください。"
+                ),
             )
             return redirect("accounts:login")
-        form.add_error("code", "確認コードが正しくありません。")
+        form.add_error("code", gettext("確認コードが正しくありません。"))
     return render(request, "accounts/login_code.html", {"form": form, "account": account})
 
 
@@ -394,7 +396,9 @@ def login_code_resend(request: HttpRequest) -> HttpResponse:
     request.session[PENDING_LOGIN_KEY] = {**pending, "challenge": challenge.pk}
     messages.success(
         request,
-        "確認コードを再送しました。新しいメールのコードを入力してください(前のコードは使えません)。",
+        gettext(
+            "確認コードを再送しました。新しいメールのコードを入力してください(前のコードは使えません)。"
+        ),
     )
     return redirect("accounts:login_code")
 
@@ -540,6 +544,6 @@ def account_message(request: HttpRequest) -> HttpResponse:
         changes.account_personal_message_change(
             account=account, personal_message=form.cleaned_data["personal_message"]
         )
-        messages.success(request, "パーソナルメッセージを変更しました。")
+        messages.success(request, gettext("パーソナルメッセージを変更しました。"))
         return redirect("accounts:account")
     return render(request, "accounts/account_message.html", {"form": form})

@@ -15,6 +15,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
+from django.utils.translation import gettext
 
 from meisai.billing_calendar import BillingMonth
 
@@ -35,7 +36,7 @@ class BillingMonthFormField(forms.CharField):
             return BillingMonth.parse(text)
         except ValueError as error:
             raise ValidationError(
-                "請求月は2025-04のようにYYYY-MMで入力してください。", code="invalid"
+                gettext("請求月は2025-04のようにYYYY-MMで入力してください。"), code="invalid"
             ) from error
 
 
@@ -64,7 +65,9 @@ class BillingMonthField(_CharField):
             return BillingMonth.parse(str(value))
         except ValueError as error:
             raise ValidationError(
-                "請求月はYYYY-MMの形で入力してください。", code="invalid", params={"value": value}
+                gettext("請求月はYYYY-MMの形で入力してください。"),
+                code="invalid",
+                params={"value": value},
             ) from error
 
     def get_prep_value(self, value: Any) -> str | None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
+
 from meisai import billing_calendar as cal
 from meisai.billing_calendar import BillingMonth
 from meisai.members.models import DeliveryPreference, Member
@@ -32,9 +34,9 @@ PAPER_ONLY_FLAGS = ("program_excluded", "paper_required")
 def web_delivery_refusal(*, member: Member) -> str | None:
     """Why ``member`` cannot stop paper, or None when they can, in the member's words."""
     if member.program_excluded:
-        return "お持ちのカードはWEB請求明細の対象外のため、紙の明細書をお送りします。"
+        return gettext("お持ちのカードはWEB請求明細の対象外のため、紙の明細書をお送りします。")
     if member.paper_required:
-        return "お客様のご契約では紙の明細書の送付が必要なため、紙明細を停止できません。"
+        return gettext("お客様のご契約では紙の明細書の送付が必要なため、紙明細を停止できません。")
     return None
 
 

@@ -17,6 +17,7 @@ from meisai.clock import now
 from meisai.members.delivery import web_delivery_refusal
 from meisai.members.models import DeliveryPreference, Member
 from meisai.notifications.services import email_enqueue
+from meisai.statements.formatting import statement_month
 
 
 class DeliveryChangeRefused(Exception):
@@ -86,6 +87,7 @@ def _delivery_change_confirm(*, preference: DeliveryPreference, first_month: Bil
             "name": member.name_kanji,
             "at": preference.recorded_at,
             "web": preference.method == DeliveryPreference.Method.WEB,
-            "first_month": first_month.label,
+            # The email is rendered now, in the language of the request that queues it.
+            "first_month": statement_month(first_month),
         },
     )

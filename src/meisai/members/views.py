@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from meisai.billing_calendar import first_month_affected
@@ -17,11 +18,15 @@ from meisai.core.member_access import member_required, request_member
 from meisai.members.delivery import current_delivery_method, web_delivery_refusal
 from meisai.members.models import DeliveryPreference
 from meisai.members.services import DeliveryChangeRefused, delivery_preference_change
+from meisai.statements.formatting import delivery_name, statement_month
 
 Method = DeliveryPreference.Method
 
 #: The flyer's words for each choice.
-CHOICES = {Method.WEB: "紙明細を停止する", Method.PAPER: "紙明細を希望する"}
+CHOICES = {
+    Method.WEB: gettext_lazy("紙明細を停止する"),
+    Method.PAPER: gettext_lazy("紙明細を希望する"),
+}
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -32,7 +37,7 @@ def paper_preference(request: HttpRequest) -> HttpResponse:
     refusal = web_delivery_refusal(member=member)
     context: dict[str, object] = {
         "current": current,
-        "current_label": Method(current).label,
+        "current_label": delivery_name(current),
         "refusal": refusal,
         "choices": CHOICES,
         "first_month": first_month_affected(now()),
@@ -44,12 +49,12 @@ def paper_preference(request: HttpRequest) -> HttpResponse:
     step = request.POST.get("step", "")
     error = None
     if method not in CHOICES:
-        error = "ご希望を選んでください。"
+        error = gettext("ご希望を選んでください。")
     elif method == current:
         error = (
-            "現在すでに紙明細を停止しています。"
+            gettext("現在すでに紙明細を停止しています。")
             if method == Method.WEB
-            else "現在すでに紙の明細書をお届けする設定です。"
+            else gettext("現在すでに紙の明細書をお届けする設定です。")
         )
     elif method == Method.WEB and refusal:
         error = refusal
@@ -70,11 +75,15 @@ def paper_preference(request: HttpRequest) -> HttpResponse:
             )
         if method == Method.WEB:
             messages.success(
-                request, f"紙明細の停止を承りました。{month.label}からWEB明細になります。"
+                request,
+                gettext("紙明細の停止を承りました。%(month)sからWEB明細になります。")
+                % {"month": statement_month(month)},
             )
         else:
             messages.success(
-                request, f"紙明細のご希望を承りました。{month.label}から紙の明細書をお届けします。"
+                request,
+                gettext("紙明細のご希望を承りました。%(month)sから紙の明細書をお届けします。")
+                % {"month": statement_month(month)},
             )
         return redirect("members:paper")
     return render(

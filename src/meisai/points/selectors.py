@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext
+
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST, jst, now
 from meisai.members.models import Member
@@ -65,12 +67,14 @@ def point_summary(*, member: Member) -> PointSummary:
             on=day,
             kind="grant",
             points=entry.points,
-            label=entry.campaign.name if entry.campaign else entry.description,
+            label=campaign_name(entry.campaign.name) if entry.campaign else entry.description,
             billing_month=entry.billing_month,
         )
         for day, entry in grant_days
     ] + [
-        PointHistoryEntry(on=row.as_of, kind="balance", points=row.balance, label="ポイント残高")
+        PointHistoryEntry(
+            on=row.as_of, kind="balance", points=row.balance, label=gettext("ポイント残高")
+        )
         for row in balances
     ]
     # Newest first; on one day the grant comes above the balance it is added to.
@@ -85,6 +89,14 @@ def point_summary(*, member: Member) -> PointSummary:
 
 
 # --- campaigns as the pages tell them --------------------------------------------------------
+
+
+def campaign_name(name: str) -> str:
+    """A campaign's name in the active language: the issuer names its campaigns in Japanese, and
+    the catalogue holds the English of the flyer's (``points.services.DEFAULT_CAMPAIGN_NAME``);
+    any other name is shown as the issuer wrote it."""
+    # gettext("") would answer the catalogue's header.
+    return gettext(name) if name else name
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,7 @@ class CampaignTerms:
 def _terms(campaign: Campaign) -> CampaignTerms:
     return CampaignTerms(
         code=campaign.code,
-        name=campaign.name,
+        name=campaign_name(campaign.name),
         first_day=jst(campaign.window_start).date(),
         last_day=jst(campaign.window_end).date(),
         points=campaign.points,

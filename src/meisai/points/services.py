@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from meisai.audit.services import audit_record
 from meisai.billing_calendar import BillingMonth
@@ -26,7 +27,9 @@ from meisai.points.models import Campaign, PointEntry
 
 #: The flyer's early-registration campaign (「WEB請求明細」早期ご登録キャンペーン).
 DEFAULT_CAMPAIGN_CODE = "web-early-2024"
-DEFAULT_CAMPAIGN_NAME = "「WEB請求明細」早期ご登録キャンペーン"
+#: Stored in Japanese; ``gettext_noop`` puts it in the catalogue so that the pages show its
+#: English (``points.selectors.campaign_name``).
+DEFAULT_CAMPAIGN_NAME = gettext_noop("「WEB請求明細」早期ご登録キャンペーン")
 #: The card the flyer puts outside everything (岩手県学校生協 IRIS card).
 DEFAULT_EXCLUDED_PRODUCT_CODES = ("IRIS",)
 

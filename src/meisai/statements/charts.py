@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
-from meisai.statements.formatting import yen
+from meisai.statements.formatting import (
+    calendar_month,
+    chart_month,
+    chart_year,
+    compact_amount,
+    money,
+)
 from meisai.statements.selectors import MonthTotal
 
 _WIDTH = 480
@@ -35,14 +42,16 @@ def monthly_totals_svg(totals: list[MonthTotal], *, chart_id: str = "totals-char
     highest = max((t.total for t in totals if t.total and t.total > 0), default=0)
     slot = (_WIDTH - _LEFT - _RIGHT) / max(len(totals), 1)
     bar = slot * 0.6
-    described = "、".join(
-        f"{t.month.year}年{t.month.month}月 {yen(t.total) if t.total is not None else 'ご請求なし'}"
+    no_statement = gettext("ご請求なし")
+    described = gettext("、").join(
+        f"{calendar_month(t.month)} {money(t.total) if t.total is not None else no_statement}"
         for t in totals
     )
+    title = gettext("月別ご請求金額のグラフ")
     parts = [
         f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{chart_id}-title">月別ご請求金額のグラフ</title>',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(described)}</desc>',
         f'<line x1="{_LEFT}" y1="{_HEIGHT - _BOTTOM}" x2="{_WIDTH - _RIGHT}" '
         f'y2="{_HEIGHT - _BOTTOM}" stroke="#555" stroke-width="1"/>',
@@ -60,16 +69,16 @@ def monthly_totals_svg(totals: list[MonthTotal], *, chart_id: str = "totals-char
             )
             parts.append(
                 f'<text class="bar-label" x="{centre:.1f}" y="{y - 5:.1f}" text-anchor="middle" '
-                f'font-size="{_AMOUNT_FONT}" fill="#1a1a1a">{escape(_compact(item.total))}</text>'
+                f'font-size="{_AMOUNT_FONT}" fill="#1a1a1a">{escape(compact_amount(item.total))}</text>'
             )
         parts.append(
             f'<text x="{centre:.1f}" y="{_HEIGHT - _BOTTOM + 20}" text-anchor="middle" '
-            f'font-size="{_MONTH_FONT}" fill="#1a1a1a">{item.month.month}月</text>'
+            f'font-size="{_MONTH_FONT}" fill="#1a1a1a">{escape(chart_month(item.month))}</text>'
         )
         if _shows_year(totals, index):
             parts.append(
                 f'<text x="{centre:.1f}" y="{_HEIGHT - _BOTTOM + 42}" text-anchor="middle" '
-                f'font-size="{_YEAR_FONT}" fill="#555">{item.month.year}年</text>'
+                f'font-size="{_YEAR_FONT}" fill="#555">{escape(chart_year(item.month))}</text>'
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every value above is a number or escaped
@@ -81,10 +90,3 @@ def _shows_year(totals: list[MonthTotal], index: int) -> bool:
     if totals[index].month.month == 1:
         return True
     return index == 0 and (len(totals) < 2 or totals[1].month.month != 1)
-
-
-def _compact(amount: int) -> str:
-    """Bar labels stay short: ``12.3万`` for amounts of 10,000 yen and more."""
-    if abs(amount) >= 10_000:
-        return f"{amount / 10_000:.1f}万"
-    return f"{amount:,}"

@@ -6,13 +6,20 @@ language, so a page or email rendered with English chosen reads ``¥12,345``, ``
 and ``April 2025 statement``, and with Japanese exactly what it always read (``12,345円``,
 ``2025年4月28日(月)``, ``2025年4月請求分``).
 
-``yen``, ``jp_date`` and ``month_label`` are the Japanese forms whatever the language: the
-statement PDF prints them, and its recorded SHA-256 (``pdf.py``) must not depend on who asks.
+``yen``, ``jp_date`` and ``month_label`` are the Japanese forms whatever the language (staff
+pages and the Japanese PDF, whose recorded SHA-256 must not depend on who asks); the English PDF
+passes ``language="en"`` to the forms below (``pdf.py``).
+
+The names of stored codes (payment types, users, delivery) are printed once per table row, so
+each language's names are resolved once per process (``_names``), not switched per row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Mapping
+from typing import Any
 
 from django.utils import translation
 from django.utils.translation import gettext_lazy
@@ -42,11 +49,30 @@ _DELIVERY_NAMES = {
     Statement.Delivery.WEB: gettext_lazy("WEB明細"),
     Statement.Delivery.PAPER: gettext_lazy("紙明細"),
 }
+_TABLES: dict[str, Mapping[Any, object]] = {
+    "payment": _PAYMENT_NAMES,
+    "user": _USER_NAMES,
+    "delivery": _DELIVERY_NAMES,
+}
 
 
 def _english(language: str | None) -> bool:
     """Whether ``language`` (``None``: the active one) is English."""
     return (language or translation.get_language() or "ja").startswith("en")
+
+
+@functools.cache
+def _names(table: str, language: str) -> Mapping[str, str]:
+    """The names of ``table`` (``_TABLES``) resolved in ``language``: one ``override`` per
+    language and process instead of one per printed row (the catalogue never changes while
+    meisai runs)."""
+    with translation.override(language):
+        return {code: str(name) for code, name in _TABLES[table].items()}
+
+
+def _name(table: str, code: str, language: str | None) -> str:
+    """``code``'s name in ``language`` (``None``: the active one); an unknown code as it is."""
+    return _names(table, language or translation.get_language() or "ja").get(code, code)
 
 
 # --- Japanese whatever the language (the PDF) -------------------------------------------------
@@ -144,26 +170,43 @@ def point_amount(amount: int, *, language: str | None = None) -> str:
 
 def payment_name(code: str, *, language: str | None = None) -> str:
     """``payment_label`` in the active language: ``1回払い`` or ``Single payment``."""
-    name = _PAYMENT_NAMES.get(code)  # type: ignore[call-overload]
-    if name is None:
-        return code
-    with translation.override(language or translation.get_language()):
-        return str(name)
+    return _name("payment", code, language)
 
 
 def delivery_name(method: str, *, language: str | None = None) -> str:
     """How a statement is delivered, ``WEB明細`` or ``紙明細`` (``Web`` or ``Paper``)."""
-    name = _DELIVERY_NAMES.get(method)  # type: ignore[call-overload]
-    if name is None:
-        return method
-    with translation.override(language or translation.get_language()):
-        return str(name)
+    return _name("delivery", method, language)
 
 
 def user_name(code: str, *, language: str | None = None) -> str:
     """Who used the card, 本人 or 家族, in the active language (``Cardholder``, ``Family``)."""
-    name = _USER_NAMES.get(code)  # type: ignore[call-overload]
-    if name is None:
-        return code
-    with translation.override(language or translation.get_language()):
-        return str(name)
+    return _name("user", code, language)
+
+
+def file_month(month: BillingMonth, *, language: str | None = None) -> str:
+    """A billing month in a download's file name: ``2025年4月請求分`` in Japanese, ``2025-04`` in
+    English (no spaces, and the files sort by name)."""
+    return str(month) if _english(language) else month.label
+
+
+# --- the list page's chart (statements/charts.py) ----------------------------------------------
+
+
+def chart_month(month: BillingMonth, *, language: str | None = None) -> str:
+    """Under a bar: ``4月`` in Japanese, ``Apr`` in English."""
+    return f"{_EN_MONTHS[month.month - 1][:3]}" if _english(language) else f"{month.month}月"
+
+
+def chart_year(month: BillingMonth, *, language: str | None = None) -> str:
+    """Under January's bar: ``2025年`` in Japanese, ``2025`` in English."""
+    return str(month.year) if _english(language) else f"{month.year}年"
+
+
+def compact_amount(amount: int, *, language: str | None = None) -> str:
+    """Over a bar, short: ``12.3万`` (10,000 yen and more) or ``9,800`` in Japanese; in English
+    ``12k`` (1,000 yen and more) or ``980``."""
+    if _english(language):
+        return f"{round(amount / 1000):,}k" if abs(amount) >= 1000 else f"{amount:,}"
+    if abs(amount) >= 10_000:
+        return f"{amount / 10_000:.1f}万"
+    return f"{amount:,}"

@@ -20,10 +20,17 @@
 * Fast enough for a first download on the confirmation day: ReportLab's C accelerators
   (``rl-accel``) and ``_show`` below write the same bytes as ReportLab's pure-Python code, at
   about half its time; ``tests/statements/test_pdf_bytes.py`` pins the digests of both layouts.
+* In English, for a member who chose it: the full layout with the labels of ``_LABELS`` in
+  English (the catalogue's) and amounts, dates and months in their English forms
+  (``formatting``), the same fonts (a Japanese merchant or name stays as it is), the same bytes
+  for the same statement. It is a translation for the member's convenience, not the document
+  issued: its SHA-256 is neither recorded nor checked (``pdf_is_translation``); the Japanese PDF
+  is, byte for byte what it always was.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import io
@@ -32,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.rl_accel import fp_str
 from reportlab.pdfbase import pdfmetrics, ttfonts
@@ -42,11 +51,107 @@ from meisai.billing_calendar import BillingMonth
 from meisai.clock import jst
 from meisai.core import cp932
 from meisai.core.progress import progress_report
-from meisai.statements.formatting import jp_date, month_label, payment_label, short_date, yen
-from meisai.statements.models import LineKind, Statement
+from meisai.members.models import Member
+from meisai.statements import formatting
+from meisai.statements.formatting import short_date
+from meisai.statements.models import LineKind, PaymentType, Statement, UserKind
 from meisai.statements.selectors import Line, StatementView, statement_view
 
 logger = logging.getLogger(__name__)
+
+#: Every label the PDF prints, once. The Japanese (the msgid) is what the Japanese PDF prints,
+#: byte for byte; the English PDF takes the catalogue's English. ``{…}`` are the values.
+_LABELS = {
+    "service": gettext_lazy("WEB請求明細"),
+    "title": gettext_lazy("ご利用代金明細書 {month}"),
+    "continued": gettext_lazy("{title}(続き)"),
+    "page": gettext_lazy("{number}ページ"),  # the first layout's page number
+    "holder": gettext_lazy("{name} 様"),
+    "cards": gettext_lazy("カード番号 {cards}"),
+    "card_separator": gettext_lazy("、"),
+    "inquiry": gettext_lazy("お問い合わせ TEL {phone} 受付時間 {hours}"),
+    "issued": gettext_lazy("発行日 {date}"),
+    "member_no": gettext_lazy("会員番号 {number}"),
+    "debit_account": gettext_lazy("お引落口座 {account}"),
+    "account_ending": gettext_lazy("{bank} 口座番号末尾 {last4}"),
+    "debit_date_is": gettext_lazy("お引落日 {date}"),
+    "card_group": gettext_lazy("カード {card} ({user}ご利用分)"),
+    # column heads
+    "use_date": gettext_lazy("ご利用日"),
+    "user": gettext_lazy("利用者"),
+    "merchant": gettext_lazy("ご利用先"),
+    "payment": gettext_lazy("支払区分"),
+    "installment": gettext_lazy("回数"),
+    "use_amount": gettext_lazy("ご利用金額"),
+    "billed": gettext_lazy("今回ご請求額"),
+    "note": gettext_lazy("備考"),
+    # totals and balances
+    "subtotal": gettext_lazy("小計"),
+    "usage_total": gettext_lazy("ご利用金額合計"),
+    "paper_fee_total": gettext_lazy("紙明細発行手数料"),  # the first layout's word for the fee
+    "fee_total": gettext_lazy("手数料"),
+    "billed_total": gettext_lazy("今回ご請求額合計"),
+    "debit_date": gettext_lazy("お引落日"),
+    "points_granted": gettext_lazy("今回付与ポイント"),
+    "balances": gettext_lazy("ご請求後のお支払残高"),
+    "installment_balance": gettext_lazy("分割払い残高"),
+    "revolving_balance": gettext_lazy("リボ払い残高"),
+    "points": gettext_lazy("ポイント"),
+    "points_balance": gettext_lazy("ポイント残高({date}現在)"),
+    "points_expiring": gettext_lazy("うち{date}失効予定"),
+    # The PDF's columns are narrow: its own (shorter) English for the payment types and users.
+    PaymentType.ONCE: pgettext_lazy("statement PDF", "1回払い"),
+    PaymentType.TWICE: pgettext_lazy("statement PDF", "2回払い"),
+    PaymentType.BONUS: pgettext_lazy("statement PDF", "ボーナス一括払い"),
+    PaymentType.INSTALLMENT: pgettext_lazy("statement PDF", "分割払い"),
+    PaymentType.REVOLVING: pgettext_lazy("statement PDF", "リボ払い"),
+    UserKind.SELF: pgettext_lazy("statement PDF", "本人"),
+    UserKind.FAMILY: pgettext_lazy("statement PDF", "家族"),
+}
+
+
+class _Words:
+    """One document's language: its labels (resolved once) and the forms of its values."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        with translation.override(language):
+            self._labels = {key: str(label) for key, label in _LABELS.items()}
+
+    def __call__(self, key: str, **values: object) -> str:
+        label = self._labels[key]
+        return label.format(**values) if values else label
+
+    def yen(self, amount: int) -> str:
+        return formatting.money(amount, language=self.language)
+
+    def date(self, day: dt.date | None) -> str:
+        return formatting.long_date(day, language=self.language)
+
+    def month(self, month: BillingMonth) -> str:
+        return formatting.statement_month(month, language=self.language)
+
+    def points(self, amount: int) -> str:
+        return formatting.point_amount(amount, language=self.language)
+
+    def payment(self, code: str) -> str:
+        """A payment type's name (``1回`` → ``1回払い``); a code meisai does not know as sent."""
+        return self._labels.get(code, code) if code in PaymentType.values else code
+
+    def user(self, code: str) -> str:
+        """Who used the card (``本人``, ``家族``); any other text as the core system sent it."""
+        return self._labels.get(code, code) if code in UserKind.values else code
+
+
+_JAPANESE = "ja"
+_ENGLISH = "en"
+
+
+def pdf_is_translation(language: str | None) -> bool:
+    """Whether the PDF for ``language`` is the English translation, whose SHA-256 is neither
+    recorded nor checked (the module docstring says why); ``None`` is Japanese."""
+    return language is not None and language.startswith(_ENGLISH)
+
 
 MAIN_FONT = ("IPAexGothic", Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"))
 FALLBACK_FONTS = [
@@ -248,9 +353,10 @@ _COL_BILLED = _PAGE_WIDTH - _MARGIN
 class _Page:
     """Keeps the cursor and starts a new page (with the column heads) when one is full."""
 
-    def __init__(self, canvas: Canvas, title: str) -> None:
+    def __init__(self, canvas: Canvas, title: str, words: _Words) -> None:
         self.canvas = canvas
         self.title = title
+        self.words = words
         self.number = 1
         self.y = 0.0
 
@@ -259,23 +365,23 @@ class _Page:
             self.canvas.showPage()
             self.number += 1
             self.y = _PAGE_HEIGHT - _MARGIN
-            _draw(self.canvas, _MARGIN, self.y, f"{self.title}(続き)", size=10)
+            _draw(self.canvas, _MARGIN, self.y, self.words("continued", title=self.title), size=10)
             self.y -= 22
             self.heads()
 
     def heads(self) -> None:
         c = self.canvas
         y = self.y
-        for x, label, align in (
-            (_COL_DATE, "ご利用日", "left"),
-            (_COL_USER, "利用者", "left"),
-            (_COL_MERCHANT, "ご利用先", "left"),
-            (_COL_PAYMENT, "支払区分", "left"),
-            (_COL_INSTALLMENT, "回数", "left"),
-            (_COL_USE, "ご利用金額", "right"),
-            (_COL_BILLED, "今回ご請求額", "right"),
+        for x, key, align in (
+            (_COL_DATE, "use_date", "left"),
+            (_COL_USER, "user", "left"),
+            (_COL_MERCHANT, "merchant", "left"),
+            (_COL_PAYMENT, "payment", "left"),
+            (_COL_INSTALLMENT, "installment", "left"),
+            (_COL_USE, "use_amount", "right"),
+            (_COL_BILLED, "billed", "right"),
         ):
-            _draw(c, x, y, label, size=8.5, align=align)
+            _draw(c, x, y, self.words(key), size=8.5, align=align)
         c.setLineWidth(0.6)
         c.line(_MARGIN, y - 4, _PAGE_WIDTH - _MARGIN, y - 4)
         self.y -= _ROW + 2
@@ -285,30 +391,35 @@ class _Page:
             self.canvas,
             _PAGE_WIDTH - _MARGIN,
             _MARGIN - 10,
-            f"{self.number}ページ",
+            self.words("page", number=self.number),
             size=8,
             align="right",
         )
 
 
-def statement_pdf(*, view: StatementView, issuer: str) -> bytes:
+def statement_pdf(*, view: StatementView, issuer: str, language: str | None = None) -> bytes:
     """Render a statement to PDF bytes: the same statement gives the same bytes.
 
     The full layout, unless the statement's recorded SHA-256 is that of the first layout (it
-    was first served before the full one existed): then the document first issued."""
-    pdf = _full_pdf(view=view, issuer=issuer)
+    was first served before the full one existed): then the document first issued. In English
+    (``language`` ``en``; ``None`` is Japanese) the full layout translated, whatever was issued.
+    """
+    if pdf_is_translation(language):
+        return _full_pdf(view=view, issuer=issuer, words=_Words(_ENGLISH))
+    words = _Words(_JAPANESE)
+    pdf = _full_pdf(view=view, issuer=issuer, words=words)
     recorded = view.statement.pdf_sha256
     if recorded and hashlib.sha256(pdf).hexdigest() != recorded:
-        first = _first_layout_pdf(view=view, issuer=issuer)
+        first = _first_layout_pdf(view=view, issuer=issuer, words=words)
         if hashlib.sha256(first).hexdigest() == recorded:
             return first
     return pdf
 
 
-def _first_layout_pdf(*, view: StatementView, issuer: str) -> bytes:
-    """The first layout, byte for byte as it was (see the module docstring)."""
+def _first_layout_pdf(*, view: StatementView, issuer: str, words: _Words | None = None) -> bytes:
+    """The first layout, byte for byte as it was (see the module docstring); Japanese only."""
+    words = words or _Words(_JAPANESE)
     statement = view.statement
-    member = statement.member
     buffer = io.BytesIO()
     # The initial font is ours, or ReportLab would name an unembedded Helvetica on every page.
     canvas = Canvas(
@@ -319,45 +430,50 @@ def _first_layout_pdf(*, view: StatementView, issuer: str) -> bytes:
         initialFontName=_main_font().name,
         initialFontSize=9,
     )
-    title = f"ご利用代金明細書 {month_label(view.month)}"
+    title = words("title", month=words.month(view.month))
     canvas.setTitle(title)
     canvas.setAuthor(issuer)
     canvas.setCreator("meisai")
-    page = _Page(canvas, title)
+    page = _Page(canvas, title, words)
 
     top = _PAGE_HEIGHT - _MARGIN
     _draw(canvas, _MARGIN, top, issuer, size=11)
-    _draw(canvas, _PAGE_WIDTH - _MARGIN, top, "WEB請求明細", size=9, align="right")
+    _draw(canvas, _PAGE_WIDTH - _MARGIN, top, words("service"), size=9, align="right")
     _draw(canvas, _MARGIN, top - 30, title, size=16)
-    _draw(canvas, _MARGIN, top - 58, f"{member.name_kanji} 様", size=13, max_width=300)
+    name = _holder(statement).name_kanji
+    _draw(canvas, _MARGIN, top - 58, words("holder", name=name), size=13, max_width=300)
     cards = sorted({line.card.masked for line in view.lines if line.card is not None})
-    _draw(canvas, _MARGIN, top - 76, "カード番号 " + "、".join(cards), size=9, max_width=300)
+    cards_text = words("cards", cards=words("card_separator").join(cards))
+    _draw(canvas, _MARGIN, top - 76, cards_text, size=9, max_width=300)
 
     box_x = _PAGE_WIDTH - _MARGIN - 200
     canvas.setLineWidth(0.8)
     canvas.rect(box_x, top - 100, 200, 62)
-    _draw(canvas, box_x + 8, top - 54, "今回ご請求額", size=9)
-    _draw(canvas, box_x + 192, top - 76, yen(statement.total), size=16, align="right")
-    _draw(canvas, box_x + 8, top - 94, f"お引落日 {jp_date(statement.debit_date)}", size=9)
+    _draw(canvas, box_x + 8, top - 54, words("billed"), size=9)
+    _draw(canvas, box_x + 192, top - 76, words.yen(statement.total), size=16, align="right")
+    debit = words("debit_date_is", date=words.date(statement.debit_date))
+    _draw(canvas, box_x + 8, top - 94, debit, size=9)
 
     page.y = top - 130
     page.heads()
     for group in view.groups:
         page.need(_ROW * 2)
         masked = group.card.masked if group.card else ""
-        _draw(canvas, _MARGIN, page.y, f"カード {masked} ({group.user_kind}ご利用分)", size=9)
+        heading = words("card_group", card=masked, user=words.user(group.user_kind))
+        _draw(canvas, _MARGIN, page.y, heading, size=9)
         page.y -= _ROW
         for line in group.lines:
             page.need(_ROW)
-            _line(canvas, page.y, line)
+            _line(canvas, page.y, line, words)
             page.y -= _ROW
         page.need(_ROW)
-        _draw(canvas, _COL_USE, page.y, "小計", size=8.5, align="right")
-        _draw(canvas, _COL_BILLED, page.y, yen(group.billed_total), size=8.5, align="right")
+        _draw(canvas, _COL_USE, page.y, words("subtotal"), size=8.5, align="right")
+        subtotal = words.yen(group.billed_total)
+        _draw(canvas, _COL_BILLED, page.y, subtotal, size=8.5, align="right")
         page.y -= _ROW + 4
     for line in [*view.other_lines, *view.fee_lines]:
         page.need(_ROW)
-        _line(canvas, page.y, line)
+        _line(canvas, page.y, line, words)
         page.y -= _ROW
 
     page.need(_ROW * 5)
@@ -365,11 +481,11 @@ def _first_layout_pdf(*, view: StatementView, issuer: str) -> bytes:
     canvas.line(_MARGIN, page.y + 10, _PAGE_WIDTH - _MARGIN, page.y + 10)
     page.y -= 4
     for label, value in (
-        ("ご利用金額合計", yen(statement.usage_total)),
-        ("紙明細発行手数料", yen(statement.fee_total)),
-        ("今回ご請求額合計", yen(statement.total)),
-        ("お引落日", jp_date(statement.debit_date)),
-        ("今回付与ポイント", f"{statement.points_granted:,}ポイント"),
+        (words("usage_total"), words.yen(statement.usage_total)),
+        (words("paper_fee_total"), words.yen(statement.fee_total)),
+        (words("billed_total"), words.yen(statement.total)),
+        (words("debit_date"), words.date(statement.debit_date)),
+        (words("points_granted"), words.points(statement.points_granted)),
     ):
         # Labels stand left of the amount column so a long value (the debit date) fits.
         _draw(canvas, _COL_USE - 40, page.y, label, size=10, align="right")
@@ -381,17 +497,17 @@ def _first_layout_pdf(*, view: StatementView, issuer: str) -> bytes:
     return buffer.getvalue()
 
 
-def _line(canvas: Canvas, y: float, line: Line) -> None:
+def _line(canvas: Canvas, y: float, line: Line, words: _Words) -> None:
     if line.kind == LineKind.PAPER_FEE:
         _draw(canvas, _COL_MERCHANT, y, line.merchant, max_width=_COL_PAYMENT - _COL_MERCHANT - 6)
     else:
         _draw(canvas, _COL_DATE, y, short_date(line.use_date))
-        _draw(canvas, _COL_USER, y, line.user_kind)
+        _draw(canvas, _COL_USER, y, words.user(line.user_kind))
         _draw(canvas, _COL_MERCHANT, y, line.merchant, max_width=_COL_PAYMENT - _COL_MERCHANT - 6)
-        _draw(canvas, _COL_PAYMENT, y, payment_label(line.payment_type), max_width=58)
+        _draw(canvas, _COL_PAYMENT, y, words.payment(line.payment_type), max_width=58)
         _draw(canvas, _COL_INSTALLMENT, y, line.installment)
-    _draw(canvas, _COL_USE, y, yen(line.use_amount), align="right")
-    _draw(canvas, _COL_BILLED, y, yen(line.billed_amount), align="right")
+    _draw(canvas, _COL_USE, y, words.yen(line.use_amount), align="right")
+    _draw(canvas, _COL_BILLED, y, words.yen(line.billed_amount), align="right")
 
 
 # --- the full layout --------------------------------------------------------------------------
@@ -438,36 +554,36 @@ class _NumberedCanvas(Canvas):
 class _FullPage:
     """The cursor of the full layout; a new page repeats the title, member number and heads."""
 
-    def __init__(self, canvas: Canvas, title: str, member_no: str) -> None:
+    def __init__(self, canvas: Canvas, title: str, member_no: str, words: _Words) -> None:
         self.canvas = canvas
         self.title = title
         self.member_no = member_no
+        self.words = words
         self.y = 0.0
 
     def need(self, height: float) -> None:
         if self.y - height < _MARGIN + 10:
             self.canvas.showPage()
             self.y = _PAGE_HEIGHT - _MARGIN
-            _draw(self.canvas, _MARGIN, self.y, f"{self.title}(続き)", size=10)
-            _draw(
-                self.canvas, _F_RIGHT, self.y, f"会員番号 {self.member_no}", size=8, align="right"
-            )
+            _draw(self.canvas, _MARGIN, self.y, self.words("continued", title=self.title), size=10)
+            member_no = self.words("member_no", number=self.member_no)
+            _draw(self.canvas, _F_RIGHT, self.y, member_no, size=8, align="right")
             self.y -= 22
             self.heads()
 
     def heads(self) -> None:
         c = self.canvas
-        for x, label, align in (
-            (_F_DATE, "ご利用日", "left"),
-            (_F_USER, "利用者", "left"),
-            (_F_MERCHANT, "ご利用先", "left"),
-            (_F_PAYMENT, "支払区分", "left"),
-            (_F_INSTALLMENT, "回数", "left"),
-            (_F_USE, "ご利用金額", "right"),
-            (_F_BILLED, "今回ご請求額", "right"),
-            (_F_NOTE, "備考", "left"),
+        for x, key, align in (
+            (_F_DATE, "use_date", "left"),
+            (_F_USER, "user", "left"),
+            (_F_MERCHANT, "merchant", "left"),
+            (_F_PAYMENT, "payment", "left"),
+            (_F_INSTALLMENT, "installment", "left"),
+            (_F_USE, "use_amount", "right"),
+            (_F_BILLED, "billed", "right"),
+            (_F_NOTE, "note", "left"),
         ):
-            _draw(c, x, self.y, label, size=8.5, align=align)
+            _draw(c, x, self.y, self.words(key), size=8.5, align=align)
         c.setLineWidth(0.6)
         c.line(_MARGIN, self.y - 4, _F_RIGHT, self.y - 4)
         self.y -= _ROW + 2
@@ -484,16 +600,38 @@ class _FullPage:
             self.y -= _ROW + 2
 
 
-def _debit_account(view: StatementView) -> str:
+@dataclass(frozen=True)
+class _Holder:
+    """The member as the PDF prints them: name and debit account."""
+
+    name_kanji: str
+    debit_bank: str | None
+    debit_branch: str | None
+    debit_account_last4: str | None
+
+
+def _holder(statement: Statement) -> _Holder:
+    """The statement's snapshot of the member at the close, or the member row for a statement
+    closed before there was one (models.Statement says why)."""
+    if statement.holder_name is not None:
+        source: Statement | Member = statement
+        name = statement.holder_name
+    else:
+        source = statement.member
+        name = statement.member.name_kanji
+    return _Holder(name, source.debit_bank, source.debit_branch, source.debit_account_last4)
+
+
+def _debit_account(view: StatementView, words: _Words) -> str:
     """お引落口座, or '' when the core system sent none (then the PDF says nothing of it)."""
-    member = view.statement.member
-    if not (member.debit_bank and member.debit_account_last4):
+    holder = _holder(view.statement)
+    if not (holder.debit_bank and holder.debit_account_last4):
         return ""
-    bank = " ".join(part for part in (member.debit_bank, member.debit_branch) if part)
-    return f"{bank} 口座番号末尾 {member.debit_account_last4}"
+    bank = " ".join(part for part in (holder.debit_bank, holder.debit_branch) if part)
+    return words("account_ending", bank=bank, last4=holder.debit_account_last4)
 
 
-def _full_pdf(*, view: StatementView, issuer: str) -> bytes:
+def _full_pdf(*, view: StatementView, issuer: str, words: _Words) -> bytes:
     statement = view.statement
     member = statement.member
     buffer = io.BytesIO()
@@ -505,11 +643,11 @@ def _full_pdf(*, view: StatementView, issuer: str) -> bytes:
         initialFontName=_main_font().name,
         initialFontSize=9,
     )
-    title = f"ご利用代金明細書 {month_label(view.month)}"
+    title = words("title", month=words.month(view.month))
     canvas.setTitle(title)
     canvas.setAuthor(issuer)
     canvas.setCreator("meisai")
-    page = _FullPage(canvas, title, member.member_no)
+    page = _FullPage(canvas, title, member.member_no, words)
 
     top = _PAGE_HEIGHT - _MARGIN
     _draw(canvas, _MARGIN, top, issuer, size=11, max_width=330)
@@ -518,59 +656,69 @@ def _full_pdf(*, view: StatementView, issuer: str) -> bytes:
         canvas,
         _MARGIN,
         top - 24,
-        f"お問い合わせ TEL {settings.MEISAI_ISSUER_PHONE} "
-        f"受付時間 {settings.MEISAI_ISSUER_PHONE_HOURS}",
+        words(
+            "inquiry",
+            phone=settings.MEISAI_ISSUER_PHONE,
+            hours=settings.MEISAI_ISSUER_PHONE_HOURS,
+        ),
         size=8,
         max_width=330,
     )
-    _draw(canvas, _F_RIGHT, top, "WEB請求明細", size=9, align="right")
+    _draw(canvas, _F_RIGHT, top, words("service"), size=9, align="right")
     if statement.confirmed_at is not None:
-        issued = jst(statement.confirmed_at).date()
-        _draw(canvas, _F_RIGHT, top - 13, f"発行日 {jp_date(issued)}", size=8, align="right")
-    _draw(canvas, _F_RIGHT, top - 24, f"会員番号 {member.member_no}", size=8, align="right")
+        issued = words("issued", date=words.date(jst(statement.confirmed_at).date()))
+        _draw(canvas, _F_RIGHT, top - 13, issued, size=8, align="right")
+    member_no = words("member_no", number=member.member_no)
+    _draw(canvas, _F_RIGHT, top - 24, member_no, size=8, align="right")
     _draw(canvas, _MARGIN, top - 56, title, size=16)
-    _draw(canvas, _MARGIN, top - 84, f"{member.name_kanji} 様", size=13, max_width=300)
+    name = _holder(statement).name_kanji
+    _draw(canvas, _MARGIN, top - 84, words("holder", name=name), size=13, max_width=300)
     cards = sorted({line.card.masked for line in view.lines if line.card is not None})
-    _draw(canvas, _MARGIN, top - 102, "カード番号 " + "、".join(cards), size=9, max_width=300)
-    account = _debit_account(view)
+    cards_text = words("cards", cards=words("card_separator").join(cards))
+    _draw(canvas, _MARGIN, top - 102, cards_text, size=9, max_width=300)
+    account = _debit_account(view, words)
     if account:
-        _draw(canvas, _MARGIN, top - 116, f"お引落口座 {account}", size=9, max_width=300)
+        account_text = words("debit_account", account=account)
+        _draw(canvas, _MARGIN, top - 116, account_text, size=9, max_width=300)
 
     box_x = _F_RIGHT - 200
     canvas.setLineWidth(0.8)
     canvas.rect(box_x, top - 126, 200, 62)
-    _draw(canvas, box_x + 8, top - 80, "今回ご請求額", size=9)
-    _draw(canvas, box_x + 192, top - 102, yen(statement.total), size=16, align="right")
-    _draw(canvas, box_x + 8, top - 120, f"お引落日 {jp_date(statement.debit_date)}", size=9)
+    _draw(canvas, box_x + 8, top - 80, words("billed"), size=9)
+    _draw(canvas, box_x + 192, top - 102, words.yen(statement.total), size=16, align="right")
+    debit = words("debit_date_is", date=words.date(statement.debit_date))
+    _draw(canvas, box_x + 8, top - 120, debit, size=9)
 
     page.y = top - 150
     page.heads()
     for group in view.groups:
         page.need(_ROW * 2)
         masked = group.card.masked if group.card else ""
-        _draw(canvas, _MARGIN, page.y, f"カード {masked} ({group.user_kind}ご利用分)", size=9)
+        heading = words("card_group", card=masked, user=words.user(group.user_kind))
+        _draw(canvas, _MARGIN, page.y, heading, size=9)
         page.y -= _ROW
         for line in group.lines:
             page.need(_ROW)
-            _full_line(canvas, page.y, line)
+            _full_line(canvas, page.y, line, words)
             page.y -= _ROW
         page.need(_ROW)
-        _draw(canvas, _F_USE, page.y, "小計", size=8.5, align="right")
-        _draw(canvas, _F_BILLED, page.y, yen(group.billed_total), size=8.5, align="right")
+        _draw(canvas, _F_USE, page.y, words("subtotal"), size=8.5, align="right")
+        subtotal = words.yen(group.billed_total)
+        _draw(canvas, _F_BILLED, page.y, subtotal, size=8.5, align="right")
         page.y -= _ROW + 4
     for line in [*view.other_lines, *view.fee_lines]:
         page.need(_ROW)
-        _full_line(canvas, page.y, line)
+        _full_line(canvas, page.y, line, words)
         page.y -= _ROW
 
-    totals = [("ご利用金額合計", yen(statement.usage_total))]
+    totals = [(words("usage_total"), words.yen(statement.usage_total))]
     if statement.fee_total:
         # The fee itself is the last line above; here only its amount, under another word.
-        totals.append(("手数料", yen(statement.fee_total)))
+        totals.append((words("fee_total"), words.yen(statement.fee_total)))
     totals += [
-        ("今回ご請求額合計", yen(statement.total)),
-        ("お引落日", jp_date(statement.debit_date)),
-        ("今回付与ポイント", f"{statement.points_granted:,}ポイント"),
+        (words("billed_total"), words.yen(statement.total)),
+        (words("debit_date"), words.date(statement.debit_date)),
+        (words("points_granted"), words.points(statement.points_granted)),
     ]
     page.need(_ROW * (len(totals) + 1))
     canvas.setLineWidth(0.8)
@@ -582,36 +730,36 @@ def _full_pdf(*, view: StatementView, issuer: str) -> bytes:
         page.y -= _ROW + 2
     if view.balance is not None:
         page.rows(
-            "ご請求後のお支払残高",
+            words("balances"),
             [
-                ("分割払い残高", yen(view.balance.installment_balance)),
-                ("リボ払い残高", yen(view.balance.revolving_balance)),
+                (words("installment_balance"), words.yen(view.balance.installment_balance)),
+                (words("revolving_balance"), words.yen(view.balance.revolving_balance)),
             ],
         )
     if view.points is not None:
         points = view.points
-        rows = [(f"ポイント残高({jp_date(points.as_of)}現在)", f"{points.balance:,}ポイント")]
+        as_of = words("points_balance", date=words.date(points.as_of))
+        rows = [(as_of, words.points(points.balance))]
         if points.expiring_points and points.expires_on is not None:
-            rows.append(
-                (f"うち{jp_date(points.expires_on)}失効予定", f"{points.expiring_points:,}ポイント")
-            )
-        page.rows("ポイント", rows)
+            expiring = words("points_expiring", date=words.date(points.expires_on))
+            rows.append((expiring, words.points(points.expiring_points)))
+        page.rows(words("points"), rows)
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
 
-def _full_line(canvas: Canvas, y: float, line: Line) -> None:
+def _full_line(canvas: Canvas, y: float, line: Line, words: _Words) -> None:
     if line.kind == LineKind.PAPER_FEE:
         _draw(canvas, _F_MERCHANT, y, line.merchant, max_width=_F_INSTALLMENT - _F_MERCHANT - 6)
     else:
         _draw(canvas, _F_DATE, y, short_date(line.use_date), size=8.5)
-        _draw(canvas, _F_USER, y, line.user_kind)
+        _draw(canvas, _F_USER, y, words.user(line.user_kind), max_width=_F_MERCHANT - _F_USER - 2)
         _draw(canvas, _F_MERCHANT, y, line.merchant, max_width=_F_PAYMENT - _F_MERCHANT - 4)
-        _draw(canvas, _F_PAYMENT, y, payment_label(line.payment_type), max_width=56)
+        _draw(canvas, _F_PAYMENT, y, words.payment(line.payment_type), max_width=56)
         _draw(canvas, _F_INSTALLMENT, y, line.installment, max_width=38)
-    _draw(canvas, _F_USE, y, yen(line.use_amount), align="right")
-    _draw(canvas, _F_BILLED, y, yen(line.billed_amount), align="right")
+    _draw(canvas, _F_USE, y, words.yen(line.use_amount), align="right")
+    _draw(canvas, _F_BILLED, y, words.yen(line.billed_amount), align="right")
     if line.note:
         _draw(canvas, _F_NOTE, y, line.note, max_width=_F_RIGHT - _F_NOTE)
 

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext
 from django.views.decorators.http import require_safe
 
 from meisai import billing_calendar
@@ -29,15 +30,17 @@ from meisai.members.standing import member_without_card
 from meisai.points.selectors import campaigns_promised, point_summary
 from meisai.statements import csv_export, selectors
 from meisai.statements.charts import monthly_totals_svg
+from meisai.statements.formatting import file_month
 from meisai.statements.models import Statement
 from meisai.statements.pdf import (
     PdfFingerprintMismatch,
+    pdf_is_translation,
     statement_pdf,
     statement_pdf_fingerprint_check,
 )
 
 #: Part of the cache key of a rendered statement body: raise it when the template changes.
-STATEMENT_BODY_VERSION = 4
+STATEMENT_BODY_VERSION = 5
 
 
 @require_safe
@@ -46,6 +49,8 @@ def top(request: HttpRequest) -> HttpResponse:
     member = request_member(request)
     # A member without a card has no statement coming: the page offers nothing about one.
     without_card = member_without_card(member=member)
+    # The latest preference is read once, for both the next statement and since when.
+    since = None if without_card else delivery_since(member=member)
     return render(
         request,
         "statements/top.html",
@@ -54,8 +59,10 @@ def top(request: HttpRequest) -> HttpResponse:
             "without_card": without_card,
             "latest": selectors.latest_published_statement(member=member),
             "points": point_summary(member=member),
-            "next_delivery": None if without_card else selectors.next_delivery(member=member),
-            "delivery_since": None if without_card else delivery_since(member=member),
+            "next_delivery": None
+            if since is None
+            else selectors.next_delivery(member=member, current=since.method),
+            "delivery_since": since,
             "campaigns_promised": [] if without_card else campaigns_promised(member=member),
         },
     )
@@ -128,21 +135,29 @@ def statement_detail(request: HttpRequest, month: BillingMonth) -> HttpResponse:
 def statement_pdf_download(request: HttpRequest, month: BillingMonth) -> HttpResponse:
     # The statement comes with its member (what the PDF prints of it): no query of its own.
     statement = _statement_or_404(request_member_id(request), month)
+    language = translation.get_language()
     pdf = statement_pdf(
-        view=selectors.statement_view(statement=statement), issuer=settings.MEISAI_ISSUER_NAME
+        view=selectors.statement_view(statement=statement),
+        issuer=settings.MEISAI_ISSUER_NAME,
+        language=language,
     )
     try:
-        statement_pdf_fingerprint_check(statement=statement, pdf=pdf)
+        # The English PDF is a translation, not the document issued: only the Japanese one is
+        # recorded and checked (pdf.py).
+        if not pdf_is_translation(language):
+            statement_pdf_fingerprint_check(statement=statement, pdf=pdf)
     except PdfFingerprintMismatch:
         return server_error_page(
             request,
-            message="申し訳ございません。PDFをご用意できませんでした。"
-            "お手数ですが、画面の明細をご覧いただくか、しばらくしてからお試しください。",
+            message=gettext(
+                "申し訳ございません。PDFをご用意できませんでした。"
+                "お手数ですが、画面の明細をご覧いただくか、しばらくしてからお試しください。"
+            ),
         )
     _viewed("statement_pdf", request, month=str(month))
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = csv_export.content_disposition(
-        filename=f"ご利用代金明細書_{month.label}.pdf",
+        filename=gettext("ご利用代金明細書_%(month)s.pdf") % {"month": file_month(month)},
         fallback=f"meisai-{month}.pdf",
         # 「PDFで見る」 opens it in the browser's viewer; 「PDFをダウンロード」 saves it.
         inline="download" not in request.GET,
@@ -179,7 +194,7 @@ def statement_csv_download(request: HttpRequest, month: BillingMonth) -> Streami
     return _csv_response(
         request,
         [statement],
-        filename=f"ご利用明細_{month.label}.csv",
+        filename=gettext("ご利用明細_%(month)s.csv") % {"month": file_month(month)},
         fallback=f"meisai-{month}.csv",
     )
 
@@ -194,6 +209,6 @@ def statements_csv_download(request: HttpRequest) -> StreamingHttpResponse:
     return _csv_response(
         request,
         statements,
-        filename="ご利用明細_全期間.csv",
+        filename=gettext("ご利用明細_全期間.csv"),
         fallback="meisai-all.csv",
     )

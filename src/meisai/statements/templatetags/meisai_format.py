@@ -9,6 +9,7 @@ from django import template
 
 from meisai.billing_calendar import BillingMonth
 from meisai.statements import formatting
+from meisai.statements.models import PaymentType
 
 register = template.Library()
 
@@ -46,6 +47,13 @@ def points(amount: int | None) -> str:
 def payment_label(code: str) -> str:
     """``1回払い``, or ``Single payment`` with English chosen."""
     return formatting.payment_name(code)
+
+
+@register.filter
+def is_single_payment(code: str) -> bool:
+    """Whether a line is paid at once (``1回``): the table marks those rows, a stored code the
+    template need not spell."""
+    return code == PaymentType.ONCE
 
 
 @register.filter
