@@ -75,7 +75,8 @@ def test_statement_downloads_and_stopping_paper(site, smtp_sink, page, tmp_path)
     # The latest statement.
     page.get_by_role("link", name=f"{month.label}の明細を見る").click()
     page.get_by_role("heading", name=f"{month.label}のご請求明細").wait_for()
-    page.get_by_role("heading", name="カード ****-****-****-1234(本人ご利用分)").wait_for()
+    # One section per card; its users are row groups (本人ご利用分, 家族ご利用分) inside it.
+    page.get_by_role("heading", name="カード ****-****-****-1234", exact=True).wait_for()
     assert "盛岡百貨店" in page.content() and "12,345円" in page.content()
     assert _fits_the_screen(page)
 

@@ -21,7 +21,9 @@ import pytest
 import redis
 from bench.smtp_sink import SmtpSink
 
-REDIS_URL = "redis://127.0.0.1:6379/7"
+#: One Redis database per test process (pytest-xdist's ``gw0``, ``gw1``… get 7, 8…): the
+#: fixtures below flush it, which must not empty another process's broker mid-test.
+REDIS_URL = f"redis://127.0.0.1:6379/{7 + int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0')[2:])}"
 ROOT = Path(__file__).resolve().parents[2]
 
 

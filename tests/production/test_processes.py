@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from bench.smtp_sink import free_port
 
+from tests.production.conftest import REDIS_URL
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +35,7 @@ def production_env(tmp_path) -> dict[str, str]:
         "MEISAI_BASE_URL": "https://meisai.example.jp",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'meisai.sqlite3'}",
         "MEISAI_STATIC_ROOT": str(tmp_path / "static"),
-        "REDIS_URL": "redis://127.0.0.1:6379/7",
+        "REDIS_URL": REDIS_URL,
         # Production refuses mail that stays in the log; the tests send nothing.
         "EMAIL_URL": "smtp://127.0.0.1:25",
         # The static-file check below comes "through the proxy" with X-Forwarded-Proto.

@@ -22,7 +22,6 @@ from tests.factories import AccountFactory, CardFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 #: Collects what the browser blocked, before any script of the page runs (an init script is
@@ -36,19 +35,16 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 @pytest.fixture
-def browser_page() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            context = chromium.new_context()
-            page = context.new_page()
-            page.add_init_script(_LISTEN)
-            yield page
-        finally:
-            chromium.close()
+def browser_page(browser: Any) -> Iterator[Any]:
+    """A page of the run's one chromium (tests/e2e/conftest.py): a second Playwright in the same
+    process would find the first one's event loop running and refuse to start."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.add_init_script(_LISTEN)
+        yield page
+    finally:
+        context.close()
 
 
 def _session_of(account: Account, **login: Any) -> str:
