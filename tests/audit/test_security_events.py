@@ -23,7 +23,7 @@ from meisai.audit.security_events import KINDS, security_event
 from meisai.clock import JST
 from meisai.core.logging import RequestIdFilter, SensitiveDataFilter
 from meisai.notifications.models import OutboxMessage
-from tests.backoffice.conftest import second_factor_passed
+from tests.backoffice.conftest import roles_present, second_factor_passed
 from tests.factories import AccountFactory, UsageLineFactory
 from tests.notifications import flows
 from tests.notifications.flows import CARD_NUMBER, EMAIL, NEW_PASSWORD, PASSWORD, queued
@@ -197,6 +197,7 @@ def test_an_unknown_kind_is_a_programming_error(db):
 @time_machine.travel(dt.datetime(2025, 4, 20, 10, 0, tzinfo=JST), tick=False)
 def test_staff_see_the_events_on_the_member_s_page():
     account = _a_month_of_a_member_s_life()
+    roles_present()  # the migrations' groups, if a transactional test of this process flushed them
     operator = AccountFactory(
         login_id="op-sato", member=None, email="", is_staff=True, source=Account.Source.STAFF
     )

@@ -34,7 +34,7 @@ from meisai.notifications import sealing
 from meisai.notifications.models import WIPED_BODY, OutboxMessage
 from meisai.notifications.sender import outbox_send_due
 from meisai.notifications.services import PLAIN_TEMPLATES, carries_secret, email_enqueue
-from tests.backoffice.conftest import signed_in, staff_account
+from tests.backoffice.conftest import roles_present, signed_in, staff_account
 from tests.factories import AccountFactory
 from tests.notifications import flows
 from tests.notifications.flows import EMAIL, NEW_PASSWORD, queued
@@ -127,6 +127,7 @@ def _found_in_database(secrets: list[str]) -> list[tuple[str, str]]:
 
 def _staff_clients() -> dict[str, Client]:
     clients = {}
+    roles_present()  # the migrations' groups, if a transactional test of this process flushed them
     for role in ("superuser", "operator", "auditor"):
         staff = AccountFactory(
             login_id=f"staff-{role}",

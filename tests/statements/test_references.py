@@ -128,10 +128,19 @@ def test_a_referenced_member_or_card_cannot_be_deleted_or_renumbered():
         reference="statements_usageline.card_id → members_card",
         still_used=True,
     )
+    # A member with only usage lines: a member with cards is refused by the cards' reference
+    # first (members.triggers), which says nothing of the usage line's.
+    billed = UsageLineFactory(billing_month="2025-04").member
+    refused(
+        "DELETE FROM members_member WHERE id = %s",
+        [billed.pk],
+        reference="statements_usageline.member_id → members_member",
+        still_used=True,
+    )
     refused(
         "DELETE FROM members_member WHERE id = %s",
         [member.pk],
-        reference="statements_usageline.member_id → members_member",
+        reference="members_card.member_id → members_member",
         still_used=True,
     )
     with (
