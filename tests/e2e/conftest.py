@@ -192,6 +192,19 @@ def browser() -> Iterator[Any]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+@pytest.fixture
+def checked_page(browser: Any, viewport: dict[str, int]) -> Iterator[Any]:
+    """A page whose context lets axe-core's script in past the Content-Security-Policy."""
+    context = browser.new_context(
+        viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo", bypass_csp=True
+    )
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 @pytest.fixture(params=sorted(VIEWPORTS), ids=sorted(VIEWPORTS))
 def viewport(request: pytest.FixtureRequest) -> dict[str, int]:
     return VIEWPORTS[request.param]

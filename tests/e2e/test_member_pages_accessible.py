@@ -7,7 +7,6 @@ screen, no element of the statement page reaches past its right edge."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,19 +35,6 @@ LONG_MERCHANT = "ＡＭＡＺＯＮ．ＣＯ．ＪＰ" + "X" * 108
 REGISTER_CARD = "4980555566667777"
 RESET_CARD = "4980444455556666"
 NEW_EMAIL = "ayako.new@example.jp"
-
-
-@pytest.fixture
-def checked_page(browser: Any, viewport: dict[str, int]) -> Iterator[Any]:
-    """A page whose context lets axe-core's script in past the Content-Security-Policy."""
-    context = browser.new_context(
-        viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo", bypass_csp=True
-    )
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 class Checks:

@@ -6,8 +6,6 @@ characters, which reaches the server whole and gets its error."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from django.db import transaction
@@ -21,19 +19,6 @@ from tests.factories import AccountFactory, CardFactory
 pytestmark = pytest.mark.browser
 
 TWENTY_ONE = "岩手山が見える北上川の桜並木と遠野のかっぱ"
-
-
-@pytest.fixture
-def checked_page(browser: Any, viewport: dict[str, int]) -> Iterator[Any]:
-    """A page whose context lets axe-core's script in past the Content-Security-Policy."""
-    context = browser.new_context(
-        viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo", bypass_csp=True
-    )
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 @transaction.atomic
