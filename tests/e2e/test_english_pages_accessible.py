@@ -12,17 +12,13 @@ from tests.e2e.test_member_pages_accessible import (
     Checks,
     _log_in,
     _member_with_statements,
-    checked_page,  # noqa: F401 - the fixture, asked for by name below
 )
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_member_pages_in_english_pass_axe_and_the_nu_checker(
-    site, smtp_sink, viewport, request
-):
-    # ``viewport`` (390 and 1280 px) parametrizes the page ``checked_page`` opens.
-    page: Any = request.getfixturevalue("checked_page")
+def test_the_member_pages_in_english_pass_axe_and_the_nu_checker(site, smtp_sink, checked_page):
+    page: Any = checked_page
     checks = Checks(page)
     account, latest = _member_with_statements()
     _log_in(page, site, smtp_sink, None, account)
