@@ -136,11 +136,23 @@ class _Words:
 
     def payment(self, code: str) -> str:
         """A payment type's name (``1回`` → ``1回払い``); a code meisai does not know as sent."""
-        return self._labels.get(code, code) if code in PaymentType.values else code
+        return self._labels.get(code, code) if code in _PAYMENT_CODES else code
 
     def user(self, code: str) -> str:
         """Who used the card (``本人``, ``家族``); any other text as the core system sent it."""
-        return self._labels.get(code, code) if code in UserKind.values else code
+        return self._labels.get(code, code) if code in _USER_CODES else code
+
+
+# ``Choices.values`` builds its list on every call; a line asks twice.
+_PAYMENT_CODES = frozenset(PaymentType.values)
+_USER_CODES = frozenset(UserKind.values)
+
+
+@functools.cache
+def _words(language: str) -> _Words:
+    """One ``_Words`` per language and process: its labels are resolved with a language switch
+    each, and the catalogue does not change while meisai runs."""
+    return _Words(language)
 
 
 _JAPANESE = "ja"
@@ -405,8 +417,8 @@ def statement_pdf(*, view: StatementView, issuer: str, language: str | None = No
     (``language`` ``en``; ``None`` is Japanese) the full layout translated, whatever was issued.
     """
     if pdf_is_translation(language):
-        return _full_pdf(view=view, issuer=issuer, words=_Words(_ENGLISH))
-    words = _Words(_JAPANESE)
+        return _full_pdf(view=view, issuer=issuer, words=_words(_ENGLISH))
+    words = _words(_JAPANESE)
     pdf = _full_pdf(view=view, issuer=issuer, words=words)
     recorded = view.statement.pdf_sha256
     if recorded and hashlib.sha256(pdf).hexdigest() != recorded:
@@ -418,7 +430,7 @@ def statement_pdf(*, view: StatementView, issuer: str, language: str | None = No
 
 def _first_layout_pdf(*, view: StatementView, issuer: str, words: _Words | None = None) -> bytes:
     """The first layout, byte for byte as it was (see the module docstring); Japanese only."""
-    words = words or _Words(_JAPANESE)
+    words = words or _words(_JAPANESE)
     statement = view.statement
     buffer = io.BytesIO()
     # The initial font is ours, or ReportLab would name an unembedded Helvetica on every page.

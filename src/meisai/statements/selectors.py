@@ -18,6 +18,7 @@ from django.db.models.functions import TruncDate
 from meisai import billing_calendar
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST, jst, now
+from meisai.core.compiled_query import CompiledQuery
 from meisai.members import delivery
 from meisai.members.models import Card, Member
 from meisai.points.models import PointBalance
@@ -73,11 +74,22 @@ def published_statement(*, member: Member | int, month: BillingMonth) -> Stateme
     None. The statement comes with its member."""
     if not billing_calendar.is_visible(month, billing_calendar.latest_billing_month()):
         return None
-    return _with_balance_and_points(
+    member_id = member.pk if isinstance(member, Member) else member
+    found = _published_statement(member_id=member_id, month=str(month))
+    return found[0] if found else None
+
+
+# Compiled once per connection (core/compiled_query.py): its eight subqueries cost more to
+# compile than the statement costs to read. At most one row: one statement per member and month.
+_published_statement = CompiledQuery(
+    lambda member_id, month: _with_balance_and_points(
         Statement.objects.filter(
-            member=member, billing_month=month, published_at__isnull=False
+            member_id=member_id, billing_month=month, published_at__isnull=False
         ).select_related("member")
-    ).first()
+    )[:1],
+    member_id=-1,
+    month="9999-12",
+)
 
 
 def latest_published_statement(*, member: Member) -> Statement | None:
@@ -91,13 +103,7 @@ def statement_lines(*, statement: Statement) -> list[Line]:
     does not copy them; the database freezes them once the statement exists), followed by the
     paper fee when the statement carries one."""
     lines: list[Line] = list(
-        UsageLine.objects.filter(
-            billing_month=statement.billing_month, member_id=statement.member_id
-        )
-        .select_related("card")
-        # A line prints its card as the last four digits (``Card.masked``): the rest of the
-        # card's row (its hash, its dates) is neither read nor turned into Python per line.
-        .defer(*_CARD_UNPRINTED)
+        _usage_lines(member_id=statement.member_id, month=str(statement.billing_month))
     )
     if statement.fee_total:
         lines.append(FeeLine(amount=statement.fee_total, line_no=statement.line_count))
@@ -115,6 +121,18 @@ _CARD_UNPRINTED = tuple(
         "created_at",
         "updated_at",
     )
+)
+
+_usage_lines = CompiledQuery(
+    lambda member_id, month: (
+        UsageLine.objects.filter(billing_month=month, member_id=member_id)
+        .select_related("card")
+        # A line prints its card as the last four digits (``Card.masked``): the rest of the
+        # card's row (its hash, its dates) is neither read nor turned into Python per line.
+        .defer(*_CARD_UNPRINTED)
+    ),
+    member_id=-1,
+    month="9999-12",
 )
 
 _USER_ORDER: dict[str, int] = {UserKind.SELF.value: 0, UserKind.FAMILY.value: 1}

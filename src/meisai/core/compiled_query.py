@@ -1,0 +1,106 @@
+"""A queryset compiled to SQL once per database connection, then run with other values.
+
+Django compiles a queryset to SQL on every evaluation. For the statement's own read (the
+statement with its member, balances and points: eight subqueries) that compilation cost about
+8 ms of CPU on the 2-core machine, against 0.35 ms to send the same SQL and turn its row into
+the same objects; a member's first view of a statement pays it on every request of the 13th.
+
+``CompiledQuery`` keeps the queryset as the one definition of the read. It builds it once with
+*placeholder* values, compiles it for the connection in use and finds the positions of those
+values among the SQL's parameters; every later call sends the same SQL with the caller's values
+in those positions and builds the rows as ``QuerySet`` would (the backend's converters, the
+``select_related`` objects, the annotations as attributes). A placeholder must be a value that
+cannot occur elsewhere among the parameters (a negative id, a month no statement has), and a
+call's values are given as the database takes them (a ``BillingMonth`` as its text).
+
+The compiled form is kept per connection object (one per thread in Django), since the backend's
+converters and SQL belong to it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+
+M = TypeVar("M", bound=Model)
+
+
+class _Compiled:
+    """The SQL of one queryset for one connection, and how its rows become objects."""
+
+    def __init__(
+        self, queryset: QuerySet[Any], placeholders: dict[str, object], db: BaseDatabaseWrapper
+    ) -> None:
+        compiler = queryset.query.get_compiler(connection=db)
+        self.sql, params = compiler.as_sql()
+        self.params = list(params)
+        self.slots: dict[str, list[int]] = {}
+        for name, placeholder in placeholders.items():
+            positions = [i for i, value in enumerate(self.params) if value == placeholder]
+            if not positions:
+                raise ValueError(f"the placeholder of {name!r} is not a parameter of the query")
+            self.slots[name] = positions
+        # What ModelIterable reads from the compiler after as_sql(), kept for every later call.
+        select, klass_info = compiler.select, compiler.klass_info
+        self.compiler = compiler
+        self.converters = compiler.get_converters([column[0] for column in select])
+        self.model: type[Model] = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.attnames = [column[0].target.attname for column in select[self.start : self.end]]
+        # Django 5.2's signature; the stubs already know a later one's (fetch_mode).
+        self.related = get_related_populators(klass_info, select, db.alias)  # type: ignore[call-arg]
+        self.annotations = list(compiler.annotation_col_map.items())
+
+    def rows(self, db: BaseDatabaseWrapper, values: dict[str, object]) -> Iterable[Any]:
+        params = list(self.params)
+        for name, positions in self.slots.items():
+            for position in positions:
+                params[position] = values[name]
+        with db.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if self.converters:
+            return self.compiler.apply_converters(rows, self.converters)
+        return rows
+
+
+class CompiledQuery(Generic[M]):
+    """``build(**placeholders)`` compiled once per connection; ``query(**values)`` runs it."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]], **placeholders: object) -> None:
+        self._build = build
+        self._placeholders = placeholders
+        self._compiled: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self, **values: object) -> list[M]:
+        if values.keys() != self._placeholders.keys():
+            raise TypeError(f"expected the values of {sorted(self._placeholders)}")
+        db = connections[DEFAULT_DB_ALIAS]
+        compiled = self._compiled.get(db)
+        if compiled is None:
+            compiled = _Compiled(self._build(**self._placeholders), self._placeholders, db)
+            self._compiled[db] = compiled
+        model, start, end, attnames = (
+            compiled.model,
+            compiled.start,
+            compiled.end,
+            compiled.attnames,
+        )
+        found: list[M] = []
+        for row in compiled.rows(db, values):
+            item = model.from_db(db.alias, attnames, row[start:end])
+            for related in compiled.related:
+                related.populate(row, item)
+            for name, position in compiled.annotations:
+                setattr(item, name, row[position])
+            found.append(item)  # type: ignore[arg-type]
+        return found
