@@ -55,6 +55,8 @@ REDIS_URL: str | None = env.str("REDIS_URL", default=None)
 TASKS_INLINE: bool = env.bool("MEISAI_TASKS_INLINE", default=not IS_PRODUCTION)
 STATIC_ROOT: str = env.str("MEISAI_STATIC_ROOT", default=str(VAR_DIR / "static"))
 MEDIA_ROOT: str = env.str("MEISAI_MEDIA_ROOT", default=str(VAR_DIR / "media"))
+#: Where ``meisai purge`` writes the archives of the months it drops (with their SHA-256).
+ARCHIVE_DIR: str = env.str("MEISAI_ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
 LOG_FORMAT: str = env.str("MEISAI_LOG_FORMAT", default="json" if IS_PRODUCTION else "text")
 LOG_LEVEL: str = env.str("MEISAI_LOG_LEVEL", default="INFO")
 ISSUER_NAME: str = env.str("MEISAI_ISSUER_NAME", default="日専連パートナーズ")
@@ -142,6 +144,19 @@ SERVICE_START: str = _year_month("MEISAI_SERVICE_START", "2024-11")
 HISTORY_MONTHS: int = _whole_number(
     "MEISAI_HISTORY_MONTHS", 13, low=1, high=120, what="a number of months from 1 to 120"
 )
+#: How many billing months, the latest included, usage lines and statements are kept before
+#: ``meisai purge`` may archive and drop them: 120 (ten years) by default, the period for which
+#: the Companies Act (会社法 第432条第2項) has accounting books and the important materials of the
+#: business kept; 法人税法's seven (up to ten) years for 帳簿書類 fall inside it. Never shorter
+#: than the months members see.
+RETENTION_MONTHS: int = _whole_number(
+    "MEISAI_RETENTION_MONTHS", 120, low=1, high=1200, what="a number of months from 1 to 1200"
+)
+if RETENTION_MONTHS < HISTORY_MONTHS:
+    raise ImproperlyConfigured(
+        f"MEISAI_RETENTION_MONTHS ({RETENTION_MONTHS}) must not be shorter than "
+        f"MEISAI_HISTORY_MONTHS ({HISTORY_MONTHS}): members would lose months they may see"
+    )
 #: The first billing month whose paper statements carry the fee.
 PAPER_FEE_FROM: str = _year_month("MEISAI_PAPER_FEE_FROM", "2025-04")
 #: The paper fee before tax, whole yen.

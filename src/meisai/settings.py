@@ -399,6 +399,10 @@ OTP_TOTP_ISSUER = f"{config.ISSUER_NAME} WEB請求明細"
 MEISAI_MAGAZINE_MAX_BYTES = config.MAGAZINE_MAX_MB * 1024 * 1024
 #: The largest import file the console accepts (backoffice.uploads reads it).
 MEISAI_IMPORT_UPLOAD_MAX_BYTES = config.IMPORT_UPLOAD_MAX_MB * 1024 * 1024
+#: Months kept before ``meisai purge`` may drop them, and where it archives them
+#: (meisai.statements.purge reads both).
+MEISAI_RETENTION_MONTHS = config.RETENTION_MONTHS
+MEISAI_ARCHIVE_DIR = config.ARCHIVE_DIR
 
 # Login IDs are unique without regard to case through a functional unique constraint
 # (accounts.Account.Meta), which this check cannot see.

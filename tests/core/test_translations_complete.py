@@ -128,6 +128,7 @@ STAFF_MODULES = {
     "schedules.py": "job schedules",
     "statements/close.py": "the monthly close reports to operators",
     "statements/publish.py": "publication reports to operators",
+    "statements/purge.py": "the purge of old months reports to operators",
     "statements/exports.py": "staff exports",
     "statements/month_rules.py": "refusals of the close and publication, shown to operators",
     "statements/fees.py": "the paper fee's rule; no text",

@@ -179,11 +179,13 @@ def _statement_updates() -> tuple[int, int]:
     """Updates of statements in this transaction so far: (all, on the row's own page)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
-            " WHERE relname = 'statements_statement'"
+            # The table's partitions (statements.partitions) hold the rows and their counts.
+            "SELECT SUM(n_tup_upd), SUM(n_tup_hot_upd) FROM pg_stat_xact_user_tables"
+            " WHERE relid IN (SELECT inhrelid FROM pg_inherits"
+            "                 WHERE inhparent = 'statements_statement'::regclass)"
         )
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else (0, 0)
+    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
 
 @postgres_only

@@ -53,7 +53,7 @@ from meisai.members import delivery
 from meisai.members.models import Member
 from meisai.points import eligibility
 from meisai.points.models import Campaign, PointEntry
-from meisai.statements import fees, month_rules
+from meisai.statements import fees, month_rules, partitions
 from meisai.statements.models import MonthClose, Statement, UsageLine
 
 logger = logging.getLogger(__name__)
@@ -388,6 +388,9 @@ def statement_close(
     """
     moment = now()
     _refuse_off_calendar(month, moment)
+    # The month's partitions, and the next month's for its usage import, before the close's
+    # transaction: made in a moment of their own, their locks end at once (``partitions``).
+    partitions.month_partitions_ensure([str(month), str(month.next())])
     failure: ReconciliationError | None = None
     result: CloseResult | None = None
     try:

@@ -23,6 +23,10 @@ PostgreSQL:
   (``members_member_references_unused_by_statements``,
   ``members_card_references_unused_by_statements``): the functions and why in
   ``meisai.core.triggers``.
+Since migration 0005 both tables are partitioned by billing month on PostgreSQL
+(``meisai.statements.partitions``). These triggers sit on the partitioned parents. PostgreSQL
+clones the row guards onto every partition, and the statement-level checks see every row routed
+into any partition. The half-filled pages are a setting of each statements partition.
 SQLite (the embedded demo and the quick test run) gets the UPDATE and INSERT guards and row
 triggers for the references; no DELETE guard, because Django's test flush empties tables with
 DELETE.
@@ -61,7 +65,9 @@ UPDATABLE = {"statements_usageline"}
 STATEMENT_IMMUTABLE_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION meisai_statement_immutable() RETURNS trigger AS $$
 DECLARE
-    kept statements_statement;
+    -- A record, not the table's row type: on PostgreSQL the rows are those of a month's partition
+    -- (``meisai.statements.partitions``), whose row type is its own.
+    kept record;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION 'confirmed statements cannot be deleted (statement %)', OLD.id
@@ -187,13 +193,19 @@ CREATE TRIGGER usage_line_insert_check
 """,
 ]
 
-POSTGRESQL = [
-    STATEMENT_STORAGE,
+_REFERENCE_CHECKS = core_triggers.postgresql_reference_checks(
+    app="statements", references=REFERENCES, updatable=UPDATABLE
+)
+
+POSTGRESQL = [STATEMENT_STORAGE, *STATEMENT_GUARDS, *USAGE_LINE_GUARDS, *_REFERENCE_CHECKS]
+
+#: The triggers on the two tables themselves (not the deletion guards on members and cards):
+#: what ``meisai.statements.partitions`` installs again on the partitioned tables that replace
+#: them.
+POSTGRESQL_ON_OWN_TABLES = [
     *STATEMENT_GUARDS,
     *USAGE_LINE_GUARDS,
-    *core_triggers.postgresql_reference_checks(
-        app="statements", references=REFERENCES, updatable=UPDATABLE
-    ),
+    *(sql for sql in _REFERENCE_CHECKS if sql.split(" ON ")[1].split()[0] in REFERENCES),
 ]
 
 # The published_at / pdf_sha256 exceptions of the PostgreSQL guard, column by column (SQLite has

@@ -46,6 +46,7 @@ from meisai.imports.models import ImportBatch
 from meisai.imports.reading import Problems
 from meisai.members.models import Card, Member
 from meisai.statements.models import Statement, UsageLine
+from meisai.statements.partitions import month_partitions_ensure
 
 _STAGE = "meisai_usage_stage"
 
@@ -91,6 +92,8 @@ class CopyStream:
             if months:
                 # No query can run on the connection while a COPY is open: end it first.
                 self._end(None, None, None)
+                # Each month into its own partition (normally made ahead by the close).
+                month_partitions_ensure(months)
                 if not _nothing_stored_for(months):
                     self._begin(staged=True)
                 self._vetted |= months
@@ -184,6 +187,8 @@ def write_postgresql(months: list[str], batch: ImportBatch, problems: Problems) 
                 )
         if problems:
             return 0
+        # Months first met after the rows began to be staged have not been asked for yet.
+        month_partitions_ensure(months)
         cursor.execute(
             f"INSERT INTO {TABLE} ({listed(COLUMNS)})"  # noqa: S608
             f" SELECT {listed(ROW_COLUMNS)}, %s FROM {_STAGE}"
