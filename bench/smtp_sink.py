@@ -56,6 +56,16 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.sink.pipelining:
+            # As Postfix offers it; aiosmtpd reads commands one line at a time, so it serves
+            # MAIL, RCPT and DATA sent at once without knowing of the extension.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.sink._receive(envelope)
         return "250 Message accepted for delivery"
@@ -71,9 +81,16 @@ class SmtpSink:
     """An aiosmtpd server in a thread that records what it receives."""
 
     def __init__(
-        self, *, port: int = 0, keep_headers: bool = True, refuse: dict[str, str] | None = None
+        self,
+        *,
+        port: int = 0,
+        keep_headers: bool = True,
+        refuse: dict[str, str] | None = None,
+        pipelining: bool = True,
     ) -> None:
         self.port = port or free_port()
+        #: Whether EHLO offers PIPELINING (RFC 2920), as production relays do.
+        self.pipelining = pipelining
         #: Recipients the server refuses, with the reply, e.g. ``{"x@example.jp": "550 no"}``.
         self.refuse = refuse or {}
         self.keep_headers = keep_headers
@@ -183,7 +200,9 @@ class _CountingSmtp(asyncio.Protocol):
                 self.in_data = True
                 replies.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")
             elif verb == b"EHLO":
-                replies.append(b"250-127.0.0.1\r\n250 8BITMIME\r\n")
+                # PIPELINING as Postfix offers it: a client may send MAIL, RCPT and DATA at
+                # once; the loop above answers every complete command in the buffer in turn.
+                replies.append(b"250-127.0.0.1\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
             elif verb == b"QUIT":
                 replies.append(b"221 Bye\r\n")
                 self.transport.write(b"".join(replies))

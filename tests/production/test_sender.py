@@ -15,7 +15,7 @@ from django.db import connection, connections
 
 from meisai.clock import JST
 from meisai.core.models import Job
-from meisai.notifications import sender, services
+from meisai.notifications import claims, sender, services
 from meisai.notifications.models import WIPED_BODY, OutboxMessage
 from meisai.notifications.sender import SmtpUnavailable, outbox_send_due
 from meisai.notifications.services import Email, email_enqueue_many
@@ -79,10 +79,11 @@ def test_each_message_is_sent_once_with_a_stable_message_id(smtp):
     assert _states() == {"a@example.jp": ("sent", 1), "b@example.jp": ("sent", 1)}
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "in turn"])
 @time_machine.travel(MOMENT, tick=False)
-def test_refusals_defer_4xx_fail_5xx_and_the_rest_goes_out(smtp):
+def test_refusals_defer_4xx_fail_5xx_and_the_rest_goes_out(smtp, pipelining):
     refuse = {"busy@example.jp": "450 mailbox busy", "gone@example.jp": "550 no such user"}
-    with SmtpSink(refuse=refuse) as sink:
+    with SmtpSink(refuse=refuse, pipelining=pipelining) as sink:
         smtp(sink.port)
         _queue("busy@example.jp", "gone@example.jp", "ok@example.jp")
 
@@ -330,15 +331,15 @@ def test_a_sender_dying_before_its_mark_leaves_delivers_nothing_and_the_next_sen
     with SmtpSink() as sink:
         smtp(sink.port)
         _queue("a@example.jp")
-        original = sender._mark_sql
+        original = claims.PipelinedClaims.mark_sql
 
         def die(*args, **kwargs):
             raise KeyboardInterrupt  # stands for the process ending between data and mark
 
-        monkeypatch.setattr(sender, "_mark_sql", die)
+        monkeypatch.setattr(claims.PipelinedClaims, "mark_sql", die)
         with pytest.raises(KeyboardInterrupt):
             outbox_send_due()
-        monkeypatch.setattr(sender, "_mark_sql", original)
+        monkeypatch.setattr(claims.PipelinedClaims, "mark_sql", original)
         assert sink.wait_for(1, timeout=0.5) is False
         assert _states() == {"a@example.jp": ("pending", 0)}
 

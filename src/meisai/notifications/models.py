@@ -46,7 +46,7 @@ class OutboxMessage(models.Model):
     class Meta:
         # The sender's claim order; ``id`` makes every entry distinct, so PostgreSQL does not
         # merge a publication's million rows of one moment into posting lists, whose dead
-        # entries each claim would have to visit again (``sender._claim_one``).
+        # entries each claim would have to visit again (``claims.claim_query``).
         indexes = [models.Index(fields=["status", "next_attempt_at", "id"])]
 
     def _stored(self, body: str) -> str:

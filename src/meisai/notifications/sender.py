@@ -1,15 +1,15 @@
 """The outbox sender: delivers queued emails once each, retrying with backoff.
 
 Each message is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` in its own short transaction, so
-two senders never take the same row; a run claims in (next_attempt_at, id) order from where its
-last claim was (``_claim_one``). Its bytes are Django's, with the headers built once per subject
-(``message_bytes``). Over SMTP the order of steps makes a dying sender harmless:
+two senders never take the same row (claims.py: how the claims and marks reach the database).
+Its bytes are Django's, with the headers built once per subject (``message_bytes``). Over SMTP
+the order of steps makes a dying sender harmless:
 
-1. claim the row; send ``MAIL``, ``RCPT``, ``DATA`` and the whole message *except* the final
-   ``.`` that tells the server to accept it;
+1. claim the row; send ``MAIL``, ``RCPT``, ``DATA`` (in one write when the server offers
+   PIPELINING) and the whole message *except* the final ``.`` that tells the server to accept it;
 2. mark the row sent and send ``COMMIT``, then at once the final ``.`` (on PostgreSQL the
-   UPDATE and the COMMIT in one message, without waiting for their answer before the ``.``,
-   and without waiting for the disk: see ``_mark_sent_then``, ``_MARK_COMMIT``);
+   UPDATE, its COMMIT and the next message's claim in one message, without waiting for their
+   answer before the ``.``, and without waiting for the disk: ``claims.MARK_COMMIT``);
 3. read both answers.
 
 A sender killed before the COMMIT leaves the server with an unfinished message, which SMTP
@@ -48,7 +48,6 @@ import secrets
 import smtplib
 import socket
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -57,12 +56,12 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT, sanitize_address
-from django.db import DatabaseError, connection, transaction
-from psycopg import ClientCursor, generators, pq, waiting
+from django.db import transaction
 
 from meisai.clock import now
 from meisai.core.metrics import mail_sent_count
 from meisai.core.progress import progress_report
+from meisai.notifications.claims import OrmClaims, PipelinedClaims, claims_for_this_run
 from meisai.notifications.models import OutboxMessage
 from meisai.notifications.sealing import SealBroken
 
@@ -94,37 +93,6 @@ def outbox_due_count() -> int:
     return OutboxMessage.objects.filter(
         status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now()
     ).count()
-
-
-#: A claimed row's place in the claim order: (next_attempt_at, id).
-Position = tuple[dt.datetime, int]
-
-_CLAIM_SQL = (
-    "SELECT * FROM {table} WHERE status = %s AND next_attempt_at <= %s{after}"
-    " ORDER BY next_attempt_at, id LIMIT 1{lock}"
-)
-
-
-def _claim_one(after: Position | None = None) -> OutboxMessage | None:
-    """The next due row in (next_attempt_at, id) order, locked; after ``after`` if given.
-
-    The order is the outbox's index (status, next_attempt_at, id), so the first due row is
-    found without a sort. A run goes on from where its last claim was: rows sent earlier in the
-    run leave dead index entries in front of the due ones until VACUUM, and a claim from the
-    start would step over all of them each time (a publication queues a million rows with one
-    ``next_attempt_at``, so each claim would get slower with every mail sent).
-    """
-    table = OutboxMessage._meta.db_table
-    params: list[Any] = [OutboxMessage.Status.PENDING, now()]
-    where = ""
-    if after is not None:
-        where = " AND (next_attempt_at, id) > (%s, %s)"
-        params.extend(after)
-    lock = ""
-    if connection.features.has_select_for_update_skip_locked:
-        lock = " FOR UPDATE SKIP LOCKED"
-    query = _CLAIM_SQL.format(table=table, after=where, lock=lock)
-    return next(iter(OutboxMessage.objects.raw(query, params)), None)
 
 
 def _message_id(message: OutboxMessage) -> str:
@@ -227,8 +195,28 @@ def message_bytes(message: OutboxMessage) -> bytes:
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-@functools.lru_cache(maxsize=1024)
+#: An address Django's ``sanitize_address`` gives back unchanged: an ASCII dot-atom local part
+#: and an ASCII domain. Parsing it costs more than a message's other composition, and almost
+#: every recipient is of this kind and seen once per run.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\Z"
+)
+
+
 def _envelope_address(address: str) -> str:
+    if _PLAIN_ADDRESS.match(address):
+        return address
+    return _sanitized_address(address)
+
+
+def _quoted(address: str) -> str:
+    """``smtplib.quoteaddr``: the address in angle brackets, parsed again only when not plain."""
+    return f"<{address}>" if _PLAIN_ADDRESS.match(address) else smtplib.quoteaddr(address)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sanitized_address(address: str) -> str:
     return sanitize_address(address, settings.DEFAULT_CHARSET)
 
 
@@ -266,26 +254,12 @@ class _Transport:
             smtp: Any = self.smtp
             smtp.ehlo_or_helo_if_needed()
             sender = _envelope_address(settings.DEFAULT_FROM_EMAIL)
-            recipients = [_envelope_address(message.to)]
-            data = prepared
-            code, reply = smtp.mail(sender)
-            if code != 250:
-                self._reset()
-                raise smtplib.SMTPSenderRefused(code, reply, sender)
-            refused = {}
-            for recipient in recipients:
-                code, reply = smtp.rcpt(recipient)
-                if code not in (250, 251):
-                    refused[recipient] = (code, reply)
-            if refused:
-                self._reset()
-                raise smtplib.SMTPRecipientsRefused(refused)
-            smtp.putcmd("data")
-            code, reply = smtp.getreply()
-            if code != 354:
-                self._reset()
-                raise smtplib.SMTPDataError(code, reply)
-            data = _LEADING_DOT.sub(b"..", data)
+            recipient = _envelope_address(message.to)
+            if smtp.has_extn("pipelining"):
+                self._envelope_pipelined(smtp, sender, recipient)
+            else:
+                self._envelope_in_turn(smtp, sender, recipient)
+            data = _LEADING_DOT.sub(b"..", prepared)
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)
@@ -299,6 +273,48 @@ class _Transport:
         except OSError as error:
             self.close()
             raise SmtpUnavailable(f"{type(error).__name__}: {error}") from error
+
+    def _envelope_in_turn(self, smtp: Any, sender: str, recipient: str) -> None:
+        """MAIL, RCPT and DATA, each answered before the next (as smtplib's sendmail)."""
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            self._reset()
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            self._reset()
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:
+            self._reset()
+            raise smtplib.SMTPDataError(code, reply)
+
+    def _envelope_pipelined(self, smtp: Any, sender: str, recipient: str) -> None:
+        """MAIL, RCPT and DATA in one write, their three answers read together (RFC 2920
+        PIPELINING, which the server offered): one round trip instead of three."""
+        smtp.send(f"MAIL FROM:{_quoted(sender)}\r\nRCPT TO:{_quoted(recipient)}\r\nDATA\r\n")
+        (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (
+            smtp.getreply(),
+            smtp.getreply(),
+            smtp.getreply(),
+        )
+        refusal: smtplib.SMTPException | None = None
+        if mail_code != 250:
+            refusal = smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+        elif rcpt_code not in (250, 251):
+            refusal = smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+        elif data_code != 354:
+            refusal = smtplib.SMTPDataError(data_code, data_reply)
+        if refusal is None:
+            return
+        if data_code == 354:
+            # A server that opened DATA although it refused the envelope: leaving now, before
+            # any data, makes it discard the transaction.
+            self.close()
+        else:
+            self._reset()
+        raise refusal
 
     @property
     def speaks_smtp(self) -> bool:
@@ -349,69 +365,6 @@ class _Transport:
             self.backend.close()
 
 
-#: Sent after the mark's UPDATE, in the same message, so the mark is durable on the server's
-#: side without waiting for the WAL to reach the disk: a sender killed afterwards loses nothing
-#: (the commit is done in the server's memory), and only a crash of PostgreSQL itself within
-#: about three ``wal_writer_delay`` of it can forget the mark of a mail that went out, which is
-#: then sent again — a duplicate, never a lost email (docs/deployment.md, "The sender and
-#: durability"). Waiting for the disk once per mail held the sender to the disk's rate of
-#: flushes. ``SET LOCAL``: this transaction only.
-_MARK_COMMIT = "SET LOCAL synchronous_commit TO off; COMMIT"
-
-
-def _mark_sql(message: OutboxMessage, fields: list[str], raw: Any) -> bytes:
-    """The UPDATE that ``message.save(update_fields=fields)`` would run, as one literal
-    statement, followed by ``_MARK_COMMIT``."""
-    assignments = []
-    params: list[Any] = []
-    for name in fields:
-        field: Any = OutboxMessage._meta.get_field(name)
-        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_save(getattr(message, field.attname), connection))
-    params.append(message.pk)
-    update = (
-        f"UPDATE {OutboxMessage._meta.db_table} SET {', '.join(assignments)}"  # noqa: S608
-        " WHERE id = %s"
-    )
-    return f"{ClientCursor(raw).mogrify(update, params)}; {_MARK_COMMIT}".encode()
-
-
-def _mark_sent_then(
-    message: OutboxMessage, fields: list[str], final_write: Callable[[], None] | None
-) -> None:
-    """Save ``fields`` of ``message`` and commit, so that ``final_write`` (the final ``.``; None
-    when the backend does not speak SMTP) follows the COMMIT without a wait.
-
-    On PostgreSQL, at the outermost transaction, the UPDATE and the COMMIT go out as one message,
-    then at once the final write, and only then is the server's answer read: one round trip for
-    the mark, and a sender killed at any moment after both writes leaves a committed row and a
-    finished message (the server still executes what arrived before the connection closed).
-    Waiting for the answer before the final write would leave the round trip and the wake-up of
-    a busy machine in between — the window in which a kill loses the email. Elsewhere (SQLite:
-    an in-process commit; inside a caller's or a test's atomic block, whose transaction is not
-    ours to end) the row is saved, Django's atomic commits, and ``finish`` writes the ``.``.
-    If the server refuses the UPDATE after the ``.`` left, the row stays pending and the email
-    goes twice, as when the COMMIT fails.
-    """
-    if (
-        final_write is None
-        or connection.vendor != "postgresql"
-        or len(connection.atomic_blocks) != 1
-    ):
-        message.save(update_fields=fields)
-        return
-    raw: Any = connection.connection
-    pgconn = raw.pgconn
-    pgconn.send_query(_mark_sql(message, fields, raw))
-    waiting.wait(generators.send(pgconn), pgconn.socket)
-    final_write()
-    results = waiting.wait(generators.fetch_many(pgconn), pgconn.socket)
-    failed = [r for r in results if r.status != pq.ExecStatus.COMMAND_OK]
-    if failed:
-        raise DatabaseError(failed[0].error_message.decode(errors="replace"))
-    # Django's atomic block then finds the transaction already committed: its commit is a no-op.
-
-
 def _wipe_when_done(message: OutboxMessage) -> list[str]:
     """Wipe a secret message that is done with (sent or given up); the fields to save.
 
@@ -431,8 +384,8 @@ def _refusal_code(error: smtplib.SMTPException) -> int:
     return 0
 
 
-def _record_refusal(message: OutboxMessage, error: smtplib.SMTPException) -> str:
-    """Defer (4xx) or fail (5xx, or too many attempts) one refused message; return the new state."""
+def _refused(message: OutboxMessage, error: smtplib.SMTPException) -> list[str]:
+    """Defer (4xx) or fail (5xx, or too many attempts) one refused message; the fields to save."""
     message.attempts += 1
     message.last_error = f"{type(error).__name__}: {error}"[:500]
     if _refusal_code(error) >= 500 or message.attempts >= MAX_ATTEMPTS:
@@ -442,29 +395,28 @@ def _record_refusal(message: OutboxMessage, error: smtplib.SMTPException) -> str
         message.status = OutboxMessage.Status.PENDING
         message.next_attempt_at = now() + backoff(message.attempts)
     message.sent_at = None
+    logger.warning("outbox: message %s %s: %s", message.pk, message.status, message.last_error)
     # A secret body is written either way: wiped when given up, or sealed again when the row
     # was already saved wiped as sent and the server refused the final "." afterwards.
     body = ["stored_text", "stored_html"] if message.secret else []
-    message.save(
-        update_fields=["attempts", "last_error", "status", "next_attempt_at", "sent_at", *body]
-    )
-    logger.warning("outbox: message %s %s: %s", message.pk, message.status, message.last_error)
-    return message.status
+    return ["attempts", "last_error", "status", "next_attempt_at", "sent_at", *body]
 
 
-def _record_unopenable(message: OutboxMessage, error: SealBroken) -> str:
+def _unopenable(message: OutboxMessage, error: SealBroken) -> list[str]:
     """A sealed body no key opens cannot be sent, now or later: fail it for good and wipe it."""
     message.attempts += 1
     message.last_error = f"{type(error).__name__}: {error}"[:500]
     message.status = OutboxMessage.Status.FAILED
     wiped = _wipe_when_done(message)
-    message.save(update_fields=["attempts", "last_error", "status", *wiped])
     logger.warning("outbox: message %s failed: %s", message.pk, message.last_error)
-    return message.status
+    return ["attempts", "last_error", "status", *wiped]
 
 
 def _count(result: SendResult, status: str) -> None:
-    if status == OutboxMessage.Status.FAILED:
+    if status == OutboxMessage.Status.SENT:
+        result.sent += 1
+        mail_sent_count()
+    elif status == OutboxMessage.Status.FAILED:
         result.failed += 1
     else:
         result.deferred += 1
@@ -479,72 +431,78 @@ def outbox_send_due(*, limit: int | None = None) -> SendResult:
     transport = _Transport()
     due = outbox_due_count()
     total = due if limit is None else min(due, limit)
-    position: Position | None = None
+    claims = claims_for_this_run()
     try:
         with progress_report("メール送信", total=total) as advance:
-            while limit is None or result.sent + result.failed + result.deferred < limit:
-                begun = False
-                try:
-                    with transaction.atomic():
-                        message = _claim_one(position)
-                        if message is None and position is not None:
-                            # Back to the start once: rows another sender held or put back.
-                            position = None
-                            message = _claim_one()
-                        if message is None:
-                            break
-                        position = (message.next_attempt_at, message.pk)
-                        # The body as stored (sealed when secret), to put back if the row
-                        # returns to pending after the wipe below.
-                        stored = (message.stored_text, message.stored_html)
-                        try:
-                            prepared = transport.prepare(message)
-                        except SealBroken as error:
-                            _count(result, _record_unopenable(message, error))
-                            advance(1)
-                            continue
-                        try:
-                            transport.begin(message, prepared)
-                        except smtplib.SMTPException as error:
-                            _count(result, _record_refusal(message, error))
-                            advance(1)
-                            continue
-                        begun = True
-                        message.status = OutboxMessage.Status.SENT
-                        message.sent_at = now()
-                        message.attempts += 1
-                        wiped = _wipe_when_done(message)
-                        _mark_sent_then(
-                            message,
-                            ["status", "sent_at", "attempts", *wiped],
-                            transport.write_final_dot if transport.speaks_smtp else None,
-                        )
-                except BaseException:
-                    if begun:
-                        transport.abandon()
-                    raise
-                try:
-                    transport.finish()
-                except SmtpUnavailable:
-                    # No answer to the final ".": the server may or may not have taken it.
-                    # SMTP's rule is to send again (a rare duplicate beats a lost email).
-                    with transaction.atomic():
-                        OutboxMessage.objects.filter(pk=message.pk).update(
-                            status=OutboxMessage.Status.PENDING,
-                            sent_at=None,
-                            stored_text=stored[0],
-                            stored_html=stored[1],
-                        )
-                    raise
-                except smtplib.SMTPException as error:
-                    message.stored_text, message.stored_html = stored
-                    with transaction.atomic():
-                        _count(result, _record_refusal(message, error))
-                    advance(1)
-                    continue
-                result.sent += 1
-                mail_sent_count()
+            message = claims.first() if total else None
+            while message is not None:
+                done = result.sent + result.failed + result.deferred
+                more = limit is None or done + 1 < limit
+                status, message = _send_one(message, transport, claims, more)
+                _count(result, status)
                 advance(1)
     finally:
-        transport.close()
+        try:
+            claims.release()
+        finally:
+            transport.close()
     return result
+
+
+def _send_one(
+    message: OutboxMessage,
+    transport: _Transport,
+    claims: OrmClaims | PipelinedClaims,
+    more: bool,
+) -> tuple[str, OutboxMessage | None]:
+    """Send one claimed message and settle its row; its outcome and the next claimed row."""
+    # The body as stored (sealed when secret), to put back if the row returns to pending after
+    # the wipe of the mark.
+    stored = (message.stored_text, message.stored_html)
+    try:
+        prepared = transport.prepare(message)
+    except SealBroken as error:
+        fields = _unopenable(message, error)
+        return message.status, claims.finish(message, fields, None, claim_next=more)
+    try:
+        transport.begin(message, prepared)
+    except smtplib.SMTPException as error:
+        fields = _refused(message, error)
+        return message.status, claims.finish(message, fields, None, claim_next=more)
+    message.status = OutboxMessage.Status.SENT
+    message.sent_at = now()
+    message.attempts += 1
+    fields = ["status", "sent_at", "attempts", *_wipe_when_done(message)]
+    try:
+        following = claims.finish(
+            message,
+            fields,
+            transport.write_final_dot if transport.speaks_smtp else None,
+            claim_next=more,
+        )
+    except BaseException:
+        transport.abandon()
+        raise
+    try:
+        transport.finish()
+    except SmtpUnavailable:
+        # No answer to the final ".": the server may or may not have taken it. SMTP's rule is
+        # to send again (a rare duplicate beats a lost email).
+        claims.release()
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            status=OutboxMessage.Status.PENDING,
+            sent_at=None,
+            stored_text=stored[0],
+            stored_html=stored[1],
+        )
+        raise
+    except smtplib.SMTPException as error:
+        # The row already says sent: let go of the next claim, record the refusal in a
+        # transaction of its own, and claim again.
+        claims.release()
+        message.stored_text, message.stored_html = stored
+        message.attempts -= 1  # the mark counted this attempt already; _refused counts it
+        with transaction.atomic():
+            message.save(update_fields=_refused(message, error))
+        return message.status, claims.first() if more else None
+    return OutboxMessage.Status.SENT, following
