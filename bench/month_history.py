@@ -96,6 +96,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
     from django.test import Client
 
     from meisai import billing_calendar as cal
+    from meisai.imports.formats.usage.rows import REQUIRED
     from meisai.statements.close import statement_close
     from meisai.statements.partitions import month_partitions_ensure
     from statement_page import fill, fill_population
@@ -173,21 +174,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
             numbers = [row[0] for row in cursor.fetchall()]
         with open(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(
-                [
-                    "member_no",
-                    "billing_month",
-                    "line_no",
-                    "use_date",
-                    "merchant",
-                    "user",
-                    "payment_type",
-                    "installment",
-                    "use_amount",
-                    "billed_amount",
-                    "note",
-                ]
-            )
+            writer.writerow(REQUIRED)  # the usage file's columns, in their order
             for number in numbers:
                 for k in range(1, args.lines + 1):
                     amount = 500 + (k * 977) % 20000

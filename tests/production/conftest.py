@@ -149,3 +149,30 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
 def sink() -> Iterator[SmtpSink]:
     with SmtpSink() as running:
         yield running
+
+
+# The sender's tests (test_sender.py, test_sender_pipelined.py).
+
+
+@pytest.fixture
+def smtp(settings):
+    def use(sink_port: int) -> None:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = sink_port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 5
+
+    return use
+
+
+@pytest.fixture
+def queued_only(monkeypatch):
+    """Outside a test's transaction the queue commits at once and would kick the sender
+    (inline in tests): here the test runs the sender itself."""
+    from meisai.notifications import services
+
+    monkeypatch.setattr(services, "outbox_kick", lambda: None)

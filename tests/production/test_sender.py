@@ -15,53 +15,23 @@ from django.db import connection, connections
 
 from meisai.clock import JST
 from meisai.core.models import Job
-from meisai.notifications import claims, sender, services
+from meisai.notifications import claims, sender
 from meisai.notifications.models import WIPED_BODY, OutboxMessage
 from meisai.notifications.sender import SmtpUnavailable, outbox_send_due
 from meisai.notifications.services import Email, email_enqueue_many
 from meisai.notifications.tasks import outbox_send
+from tests.production.outbox import queue, states
 
 pytestmark = pytest.mark.django_db
 
 MOMENT = dt.datetime(2025, 6, 13, 9, 0, tzinfo=JST)
 
 
-@pytest.fixture
-def smtp(settings):
-    def use(sink_port: int) -> None:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = sink_port
-        settings.EMAIL_USE_TLS = False
-        settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = ""
-        settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_TIMEOUT = 5
-
-    return use
-
-
-def _queue(*addresses: str) -> None:
-    email_enqueue_many(
-        Email(
-            key=f"operators:test:{address}",
-            template="operators_month_not_closed",
-            to=address,
-            context={"month_label": "2025年6月請求分", "month": "2025-06"},
-        )
-        for address in addresses
-    )
-
-
-def _states() -> dict[str, tuple[str, int]]:
-    return {m.to: (m.status, m.attempts) for m in OutboxMessage.objects.all()}
-
-
 @time_machine.travel(MOMENT, tick=False)
 def test_each_message_is_sent_once_with_a_stable_message_id(smtp):
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue("a@example.jp", "b@example.jp")
+        queue("a@example.jp", "b@example.jp")
 
         first = outbox_send_due()
         second = outbox_send_due()
@@ -76,7 +46,7 @@ def test_each_message_is_sent_once_with_a_stable_message_id(smtp):
     assert {item.subject for item in sink.received} == {
         "【要対応】2025年6月請求分の締め処理が完了していません"
     }
-    assert _states() == {"a@example.jp": ("sent", 1), "b@example.jp": ("sent", 1)}
+    assert states() == {"a@example.jp": ("sent", 1), "b@example.jp": ("sent", 1)}
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "in turn"])
@@ -85,13 +55,13 @@ def test_refusals_defer_4xx_fail_5xx_and_the_rest_goes_out(smtp, pipelining):
     refuse = {"busy@example.jp": "450 mailbox busy", "gone@example.jp": "550 no such user"}
     with SmtpSink(refuse=refuse, pipelining=pipelining) as sink:
         smtp(sink.port)
-        _queue("busy@example.jp", "gone@example.jp", "ok@example.jp")
+        queue("busy@example.jp", "gone@example.jp", "ok@example.jp")
 
         result = outbox_send_due()
 
     assert (result.sent, result.failed, result.deferred) == (1, 1, 1)
     assert sink.count_by_recipient() == {"ok@example.jp": 1}
-    assert _states() == {
+    assert states() == {
         "busy@example.jp": ("pending", 1),
         "gone@example.jp": ("failed", 1),
         "ok@example.jp": ("sent", 1),
@@ -104,7 +74,7 @@ def test_refusals_defer_4xx_fail_5xx_and_the_rest_goes_out(smtp, pipelining):
 def test_absent_server_stops_the_run_and_holds_nothing_against_the_mail(smtp):
     smtp(free_port())
     with time_machine.travel(MOMENT, tick=False):
-        _queue("a@example.jp")
+        queue("a@example.jp")
 
         with pytest.raises(SmtpUnavailable):
             outbox_send_due()
@@ -120,7 +90,7 @@ def test_a_sender_dying_before_its_commit_delivers_nothing_and_the_next_sends_on
 ):
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue("a@example.jp")
+        queue("a@example.jp")
         original = OutboxMessage.save
 
         def die(self, *args, **kwargs):
@@ -131,7 +101,7 @@ def test_a_sender_dying_before_its_commit_delivers_nothing_and_the_next_sends_on
             outbox_send_due()
         monkeypatch.setattr(OutboxMessage, "save", original)
         assert sink.wait_for(1, timeout=0.5) is False
-        assert _states() == {"a@example.jp": ("pending", 0)}
+        assert states() == {"a@example.jp": ("pending", 0)}
 
         result = outbox_send_due()
         sink.wait_for(1, timeout=5)
@@ -145,7 +115,7 @@ def test_the_task_records_a_job_with_the_counts(smtp, django_capture_on_commit_c
     with SmtpSink() as sink:
         smtp(sink.port)
         with django_capture_on_commit_callbacks(execute=False):
-            _queue("a@example.jp", "b@example.jp", "c@example.jp")
+            queue("a@example.jp", "b@example.jp", "c@example.jp")
 
         counts = outbox_send.delay().get()
 
@@ -278,13 +248,6 @@ postgres_only = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def queued_only(monkeypatch):
-    """Outside a test's transaction the queue commits at once and would kick the sender
-    (inline in tests): here the test runs the sender itself."""
-    monkeypatch.setattr(services, "outbox_kick", lambda: None)
-
-
 def _activity(pid: int) -> tuple[str, str]:
     """State and last statement of the backend ``pid``, seen from another connection."""
     other = connections.create_connection("default")
@@ -302,7 +265,7 @@ def _activity(pid: int) -> tuple[str, str]:
 def test_the_mark_commits_in_one_message_that_does_not_wait_for_the_disk(smtp, queued_only):
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue("a@example.jp")
+        queue("a@example.jp")
         message = OutboxMessage.objects.get()
 
         assert outbox_send_due(limit=1).sent == 1
@@ -319,7 +282,7 @@ def test_the_mark_commits_in_one_message_that_does_not_wait_for_the_disk(smtp, q
     assert query.endswith(f"WHERE id = {message.pk}; SET LOCAL synchronous_commit TO off; COMMIT")
     assert setting_after == "on"
     assert sink.count_by_recipient() == {"a@example.jp": 1}
-    assert _states() == {"a@example.jp": ("sent", 1)}
+    assert states() == {"a@example.jp": ("sent", 1)}
 
 
 @committing
@@ -330,7 +293,7 @@ def test_a_sender_dying_before_its_mark_leaves_delivers_nothing_and_the_next_sen
 ):
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue("a@example.jp")
+        queue("a@example.jp")
         original = claims.PipelinedClaims.mark_sql
 
         def die(*args, **kwargs):
@@ -341,7 +304,7 @@ def test_a_sender_dying_before_its_mark_leaves_delivers_nothing_and_the_next_sen
             outbox_send_due()
         monkeypatch.setattr(claims.PipelinedClaims, "mark_sql", original)
         assert sink.wait_for(1, timeout=0.5) is False
-        assert _states() == {"a@example.jp": ("pending", 0)}
+        assert states() == {"a@example.jp": ("pending", 0)}
 
         assert outbox_send_due().sent == 1
         sink.wait_for(1, timeout=5)
@@ -355,7 +318,7 @@ def test_a_sender_dying_before_its_mark_leaves_delivers_nothing_and_the_next_sen
 def test_a_sender_dying_right_after_its_final_dot_has_sent_it_once(smtp, monkeypatch, queued_only):
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue("a@example.jp", "b@example.jp")
+        queue("a@example.jp", "b@example.jp")
         original = sender._Transport.write_final_dot
 
         def dot_then_die(self):
@@ -369,10 +332,10 @@ def test_a_sender_dying_right_after_its_final_dot_has_sent_it_once(smtp, monkeyp
         monkeypatch.setattr(sender._Transport, "write_final_dot", original)
         assert sink.wait_for(1, timeout=5)
         first = sink.count_by_recipient()
-        assert _states()[next(iter(first))] == ("sent", 1)
+        assert states()[next(iter(first))] == ("sent", 1)
 
         assert outbox_send_due().sent == 1
         sink.wait_for(2, timeout=5)
 
     assert sink.count_by_recipient() == {"a@example.jp": 1, "b@example.jp": 1}
-    assert _states() == {"a@example.jp": ("sent", 1), "b@example.jp": ("sent", 1)}
+    assert states() == {"a@example.jp": ("sent", 1), "b@example.jp": ("sent", 1)}

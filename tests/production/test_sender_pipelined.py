@@ -17,11 +17,11 @@ from django.core.mail.message import sanitize_address
 from django.db import connection, connections
 
 from meisai.clock import JST
-from meisai.notifications import sender, services
+from meisai.notifications import sender
 from meisai.notifications.claims import PipelinedClaims
 from meisai.notifications.models import OutboxMessage
 from meisai.notifications.sender import _PLAIN_ADDRESS, _envelope_address, outbox_send_due
-from meisai.notifications.services import Email, email_enqueue_many
+from tests.production.outbox import queue, states
 
 MOMENT = dt.datetime(2025, 6, 13, 9, 0, tzinfo=JST)
 
@@ -29,40 +29,6 @@ committing = pytest.mark.django_db(transaction=True)
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the pipelined claims are PostgreSQL's"
 )
-
-
-@pytest.fixture
-def smtp(settings, monkeypatch):
-    """The SMTP backend pointed at a sink; queueing does not kick the sender (the test runs it)."""
-    monkeypatch.setattr(services, "outbox_kick", lambda: None)
-
-    def use(sink_port: int) -> None:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = sink_port
-        settings.EMAIL_USE_TLS = False
-        settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = ""
-        settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_TIMEOUT = 5
-
-    return use
-
-
-def _queue(*addresses: str) -> None:
-    email_enqueue_many(
-        Email(
-            key=f"operators:test:{address}",
-            template="operators_month_not_closed",
-            to=address,
-            context={"month_label": "2025年6月請求分", "month": "2025-06"},
-        )
-        for address in addresses
-    )
-
-
-def _states() -> dict[str, tuple[str, int]]:
-    return {m.to: (m.status, m.attempts) for m in OutboxMessage.objects.all()}
 
 
 def _transaction_state() -> str:
@@ -104,11 +70,11 @@ def test_an_address_taken_as_plain_is_what_django_and_smtplib_would_write(addres
 @committing
 @postgres_only
 @time_machine.travel(MOMENT, tick=False)
-def test_refusals_in_the_middle_of_a_run_settle_their_own_rows(smtp):
+def test_refusals_in_the_middle_of_a_run_settle_their_own_rows(smtp, queued_only):
     refuse = {"busy@example.jp": "450 mailbox busy", "gone@example.jp": "550 no such user"}
     with SmtpSink(refuse=refuse) as sink:
         smtp(sink.port)
-        _queue("a@example.jp", "busy@example.jp", "b@example.jp", "gone@example.jp", "c@example.jp")
+        queue("a@example.jp", "busy@example.jp", "b@example.jp", "gone@example.jp", "c@example.jp")
         assert PipelinedClaims.usable()
 
         result = outbox_send_due()
@@ -117,7 +83,7 @@ def test_refusals_in_the_middle_of_a_run_settle_their_own_rows(smtp):
     assert (result.sent, result.failed, result.deferred) == (3, 1, 1)
     assert state == "idle"
     assert sink.count_by_recipient() == {"a@example.jp": 1, "b@example.jp": 1, "c@example.jp": 1}
-    assert _states() == {
+    assert states() == {
         "a@example.jp": ("sent", 1),
         "busy@example.jp": ("pending", 1),
         "b@example.jp": ("sent", 1),
@@ -132,10 +98,10 @@ def test_refusals_in_the_middle_of_a_run_settle_their_own_rows(smtp):
 @committing
 @postgres_only
 @time_machine.travel(MOMENT, tick=False)
-def test_a_limited_run_sends_its_share_and_holds_no_claim_afterwards(smtp):
+def test_a_limited_run_sends_its_share_and_holds_no_claim_afterwards(smtp, queued_only):
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue(*(f"m{i}@example.jp" for i in range(5)))
+        queue(*(f"m{i}@example.jp" for i in range(5)))
 
         assert outbox_send_due(limit=2).sent == 2
         assert _transaction_state() == "idle"
@@ -147,7 +113,9 @@ def test_a_limited_run_sends_its_share_and_holds_no_claim_afterwards(smtp):
 @committing
 @postgres_only
 @time_machine.travel(MOMENT, tick=False)
-def test_a_refused_final_dot_mid_run_defers_that_message_and_the_rest_goes_out(smtp, monkeypatch):
+def test_a_refused_final_dot_mid_run_defers_that_message_and_the_rest_goes_out(
+    smtp, queued_only, monkeypatch
+):
     original = sender._Transport.finish
     calls = {"n": 0}
 
@@ -160,14 +128,14 @@ def test_a_refused_final_dot_mid_run_defers_that_message_and_the_rest_goes_out(s
     monkeypatch.setattr(sender._Transport, "finish", second_refused)
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue("a@example.jp", "b@example.jp", "c@example.jp")
+        queue("a@example.jp", "b@example.jp", "c@example.jp")
 
         result = outbox_send_due()
         state = _transaction_state()
 
     assert (result.sent, result.deferred) == (2, 1)
     assert state == "idle"
-    assert _states() == {
+    assert states() == {
         "a@example.jp": ("sent", 1),
         "b@example.jp": ("pending", 1),
         "c@example.jp": ("sent", 1),
@@ -177,11 +145,11 @@ def test_a_refused_final_dot_mid_run_defers_that_message_and_the_rest_goes_out(s
 @committing
 @postgres_only
 @time_machine.travel(MOMENT, tick=False)
-def test_two_senders_at_once_send_each_email_once(smtp):
+def test_two_senders_at_once_send_each_email_once(smtp, queued_only):
     addresses = [f"m{i:03}@example.jp" for i in range(120)]
     with SmtpSink() as sink:
         smtp(sink.port)
-        _queue(*addresses)
+        queue(*addresses)
         results: list[int] = []
 
         def run() -> None:
@@ -199,4 +167,4 @@ def test_two_senders_at_once_send_each_email_once(smtp):
 
     assert sum(results) == 120
     assert sink.count_by_recipient() == {address: 1 for address in addresses}
-    assert set(_states().values()) == {("sent", 1)}
+    assert set(states().values()) == {("sent", 1)}
