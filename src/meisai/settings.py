@@ -235,6 +235,8 @@ AXES_VERBOSE = False
 # reads axes' log, and on the 13th its INSERT and UPDATE were two writes of every visit.
 # Failures (AccessAttempt), which the lockout counts, are kept as before.
 AXES_DISABLE_ACCESS_LOG = True
+# axes' database handler, without its clean-up reads at a login that never failed and at logout.
+AXES_HANDLER = "meisai.accounts.axes_handler.MeisaiAxesHandler"
 
 # Japanese is the source language of every text; English comes from the catalogue in the package
 # (src/meisai/locale, compiled by scripts/setup) and only when chosen with the footer switch,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from axes.models import AccessLog
+from axes.models import AccessAttempt, AccessLog
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -99,3 +99,38 @@ def test_a_code_login_names_the_member_by_id(client):
     assert "SELECT members_member" not in queries
     assert "SELECT accounts_accountsession" not in queries
     assert SecurityEvent.objects.filter(kind="login").count() == 1
+
+
+def test_a_login_that_never_failed_asks_the_throttles_and_django_axes_once_each(client):
+    AccountFactory(login_id="iwate.taro", email="taro@example.jp")
+    _remembered(client)
+
+    login = _queries(
+        lambda: client.post("/login/", {"username": "iwate.taro", "password": FACTORY_PASSWORD})
+    )
+    logout = _queries(lambda: client.post("/logout/"))
+
+    # The three login throttles count in one query; axes' lockout check is its only read (no
+    # clean-up of expired attempts, no reset of attempts it has just found none of).
+    assert login.count("SELECT accounts_throttlehit") == 1
+    assert login.count("SELECT axes_accessattempt") == 1
+    assert not [q for q in logout if "axes_" in q]
+    reads = [q for q in login if q.startswith("SELECT")]
+    assert reads == [
+        "SELECT accounts_throttlehit",
+        "SELECT accounts_registration",
+        "SELECT axes_accessattempt",
+        "SELECT accounts_account",
+    ]
+
+
+def test_a_login_after_failures_still_resets_the_login_ids_failures(client):
+    AccountFactory(login_id="iwate.taro", email="taro@example.jp")
+    _remembered(client)
+    for _ in range(3):
+        client.post("/login/", {"username": "iwate.taro", "password": "wrong-password-1"})
+    assert AccessAttempt.objects.get().failures_since_start == 3
+
+    client.post("/login/", {"username": "Iwate.Taro", "password": FACTORY_PASSWORD})
+
+    assert not AccessAttempt.objects.exists()

@@ -15,7 +15,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from django.db.models import Min
+from django.db.models import Count, Min, Q
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy
@@ -159,22 +159,56 @@ def throttle_count(*, scope: str, client: str, login_id: str | None = None) -> N
 def login_throttled(*, request: HttpRequest, client: str, login_id: str) -> Throttled | None:
     """Whether a login from ``client`` for ``login_id`` is refused before its password is
     checked (and the refusal logged): the client's failures are used up, or the ID would be one
-    distinct ID too many for the client, or the client one address too many for the ID."""
+    distinct ID too many for the client, or the client one address too many for the ID.
+
+    Every login asks, and almost none has failed before: the three counts come from one query
+    (``_login_counts``); only a count at its limit reads again, for the refusal's
+    ``Retry-After``."""
     id_digest = _digest(login_id_key(login_id))
-    refused = (
-        _used_up(scope="login_failure", client=client)
-        or _distinct_used_up(
-            scope="login_ids_per_client",
-            stored_scope=_IDS_OF_CLIENT + _digest(client),
-            member=id_digest,
-        )
-        or _distinct_used_up(
-            scope="clients_per_login_id", stored_scope=_CLIENTS_OF_ID + id_digest, member=client
-        )
+    ids_scope = _IDS_OF_CLIENT + _digest(client)
+    ips_scope = _CLIENTS_OF_ID + id_digest
+    counts = _login_counts(
+        client=client, id_digest=id_digest, ids_scope=ids_scope, ips_scope=ips_scope
     )
+    refused = None
+    # In this order, as each refusal names its own throttle.
+    if counts["failures"] >= THROTTLES["login_failure"][0]:
+        refused = _used_up(scope="login_failure", client=client)
+    ids_full = counts["ids"] >= THROTTLES["login_ids_per_client"][0] and not counts["id_seen"]
+    if refused is None and ids_full:
+        refused = _distinct_used_up(
+            scope="login_ids_per_client", stored_scope=ids_scope, member=id_digest
+        )
+    clients_full = (
+        counts["clients"] >= THROTTLES["clients_per_login_id"][0] and not counts["client_seen"]
+    )
+    if refused is None and clients_full:
+        refused = _distinct_used_up(
+            scope="clients_per_login_id", stored_scope=ips_scope, member=client
+        )
     if refused is not None:
         throttle_refused(request=request, throttled=refused, client=client, login_id=login_id)
     return refused
+
+
+def _login_counts(*, client: str, id_digest: str, ids_scope: str, ips_scope: str) -> dict[str, int]:
+    """The counts of the three login throttles in one query: the client's failures in their
+    window, the distinct IDs it failed on and the distinct addresses that failed on the ID (and
+    whether this ID, this address, is among them). The same rows ``_used_up`` and
+    ``_distinct_used_up`` count, so a count at its limit means they refuse."""
+    failure_from = _window_start("login_failure")
+    ids_from = _window_start("login_ids_per_client")
+    clients_from = _window_start("clients_per_login_id")
+    failures = Q(scope="login_failure", client=client, at__gt=failure_from)
+    ids = Q(scope=ids_scope, at__gt=ids_from)
+    clients = Q(scope=ips_scope, at__gt=clients_from)
+    return ThrottleHit.objects.filter(failures | ids | clients).aggregate(
+        failures=Count("pk", filter=failures),
+        ids=Count("client", filter=ids, distinct=True),
+        id_seen=Count("pk", filter=ids & Q(client=id_digest)),
+        clients=Count("client", filter=clients, distinct=True),
+        client_seen=Count("pk", filter=clients & Q(client=client)),
+    )
 
 
 def throttle_refusal(*, scope: str, client: str) -> Throttled:
