@@ -54,6 +54,7 @@ _CLAIM_SQL = (
 
 @functools.cache
 def _select_list(vendor: str) -> str:
+    """The claim's column list, quoted by the backend (hence cached per vendor)."""
     return ", ".join(connection.ops.quote_name(column) for column in _COLUMNS)
 
 
