@@ -34,28 +34,21 @@ MONDAY = dt.date(2025, 4, 28)
 
 def test_amounts_dates_and_months_read_in_the_chosen_language():
     moment = dt.datetime(2025, 4, 28, 5, 5, tzinfo=dt.UTC)  # 14:05 in Japan
-    with translation.override("ja"):
-        japanese = (
-            formatting.money(12345),
-            formatting.money(-1200),
-            formatting.long_date(MONDAY),
-            formatting.statement_month(BillingMonth(2025, 4)),
-            formatting.point_amount(1500),
-            formatting.date_time(moment),
-            formatting.payment_name("リボ"),
-            formatting.issue_label("2025-04"),
-        )
-    with translation.override("en"):
-        english = (
-            formatting.money(12345),
-            formatting.money(-1200),
-            formatting.long_date(MONDAY),
-            formatting.statement_month(BillingMonth(2025, 4)),
-            formatting.point_amount(1500),
-            formatting.date_time(moment),
-            formatting.payment_name("リボ"),
-            formatting.issue_label("2025-04"),
-        )
+
+    def formatted(language: str) -> tuple[str, ...]:
+        with translation.override(language):
+            return (
+                formatting.money(12345),
+                formatting.money(-1200),
+                formatting.long_date(MONDAY),
+                formatting.statement_month(BillingMonth(2025, 4)),
+                formatting.point_amount(1500),
+                formatting.date_time(moment),
+                formatting.payment_name("リボ"),
+                formatting.issue_label("2025-04"),
+            )
+
+    japanese, english = formatted("ja"), formatted("en")
 
     assert japanese == (
         "12,345円",
