@@ -8,6 +8,7 @@ logged-in session (Django's test client with the member's session cookie, no tes
 of templates), next to baselines of the same run:
 
 1. ``/healthz`` without a session (the trivial view) and with the member's session;
+   the top page ``/`` (where a member lands after logging in; nothing of it is cached);
 2. ``/statements/YYYY-MM/``, first view (cache empty for that member and month), then cached;
 3. ``/statements/YYYY-MM.pdf``, first download (records the digest), then again (checks it).
 
@@ -27,7 +28,8 @@ view median ≤ 5 ms, PDF median ≤ 10 ms.
     uv run python bench/first_view.py --members 100 --engine sqlite         # while developing
     uv run python bench/first_view.py --members 300 --profile page          # where the time goes
 
-``--profile page|pdf`` runs the first views (or first PDFs) of the members under cProfile and
+``--profile healthz|top|page|pdf`` runs ``/healthz`` with a session, the top page, the first views
+or the first PDFs of the members (each after one unprofiled ``/healthz``, as in the table) under cProfile and
 prints the functions with the most cumulative and own time instead of the table.
 """
 
@@ -63,7 +65,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--engine", choices=["postgres", "sqlite", "both"], default="both")
     parser.add_argument("--database", default="meisai_bench_first_view")
     parser.add_argument("--runs", type=int, default=3, help="runs, each of --members new members")
-    parser.add_argument("--profile", choices=["page", "pdf"])
+    parser.add_argument("--profile", choices=["healthz", "top", "page", "pdf"])
+    parser.add_argument(
+        "--show-queries", action="store_true", help="print the SQL of the first member's requests"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -86,6 +91,9 @@ def _load() -> str:
 PLAN = [
     ("/healthz, no session", "healthz", False),
     ("/healthz with a session", "healthz", True),
+    # The page a member lands on after logging in, before the statement (its reads are not
+    # cached either).
+    ("top page", "top", True),
     ("page first view", "page", True),
     ("page cached", "page", True),
     ("PDF first download", "pdf", True),
@@ -116,6 +124,7 @@ def measure(args: argparse.Namespace) -> None:
     client = Client(HTTP_HOST="127.0.0.1")
     paths = {
         "healthz": "/healthz",
+        "top": "/",
         "page": f"/statements/{month}/",
         "pdf": f"/statements/{month}.pdf",
     }
@@ -140,10 +149,12 @@ def measure(args: argparse.Namespace) -> None:
 
     if args.profile:
         profiler = cProfile.Profile()
-        profiler.enable()
         for key in keys[: args.members]:
+            # As in the plan: the member's session and account are in the cache already.
+            get(paths["healthz"], key)
+            profiler.enable()
             get(paths[args.profile], key)
-        profiler.disable()
+            profiler.disable()
         stats = pstats.Stats(profiler).strip_dirs()
         stats.sort_stats("cumulative").print_stats(45)
         stats.sort_stats("tottime").print_stats(30)
@@ -162,6 +173,10 @@ def measure(args: argparse.Namespace) -> None:
                     with CaptureQueriesContext(connection) as captured:
                         times = get(paths[name], key if logged_in else None)
                     queries[label] = len(captured)
+                    if args.show_queries:
+                        print(f"  -- {label}: {len(captured)} queries", flush=True)
+                        for query in captured.captured_queries:
+                            print(f"     {query['sql'][:300]}", flush=True)
                 else:
                     times = get(paths[name], key if logged_in else None)
                 wall[label].append(times[0])
@@ -290,6 +305,7 @@ def run_child(engine: str, args: argparse.Namespace) -> None:
     command += [f"--lines={args.lines}", f"--runs={args.runs}"] + (
         [f"--profile={args.profile}"] if args.profile else []
     )
+    command += ["--show-queries"] if args.show_queries else []
     try:
         subprocess.run(command, env=env, check=True)
     finally:

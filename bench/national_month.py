@@ -10,7 +10,8 @@ its rate and its ratio to a bare-database baseline measured in the same run on t
 * publish             vs. bare ``INSERT … SELECT`` of one outbox-sized row per member;
 * sender              vs. bare ``smtplib`` sending one pre-built message over one connection.
 
-Goal: import → close → publish queued under 15 minutes on the 2-core machine.
+Goal: import → close → publish queued under 3 minutes on the 2-core machine (issue 16; it was
+15 minutes before).
 
     uv run python bench/national_month.py --members 10000          # develop at small size
     flock /tmp/meisai-heavy.lock uv run python bench/national_month.py   # full size
@@ -37,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_DB = "meisai_bench_national"
 MONTH = "2025-06"
+#: The month's goal, import of both files to the publication queued.
+GOAL_SECONDS = 3 * 60
 PAYMENTS = [("1回", "", 1)] * 8 + [("2回", "1/2", 2), ("分割", "3/10", 10)]
 
 
@@ -318,10 +321,10 @@ def run(options: argparse.Namespace) -> None:
         f"   → {queued:,} mails in about {queued / send_rate / 60:.0f} min on one sender"
     )
     print(f"  sink: {sink_report}")
-    verdict = "met" if month_seconds < 15 * 60 else "NOT met"
+    verdict = "met" if month_seconds < GOAL_SECONDS else "NOT met"
     print(
         f"  month (import members + usage → close → publish queued): {month_seconds:.1f} s"
-        f" = {month_seconds / 60:.1f} min — goal under 15 min {verdict}"
+        f" = {month_seconds / 60:.1f} min — goal under {GOAL_SECONDS / 60:g} min {verdict}"
     )
     print(
         f"  (setup not in the month: files {s['generate files']:.1f} s,"

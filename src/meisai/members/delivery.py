@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext
 
 from meisai import billing_calendar as cal
@@ -29,6 +30,8 @@ PAPER = DeliveryPreference.Method.PAPER
 
 #: A member with any of these set gets paper, whatever their preference says.
 PAPER_ONLY_FLAGS = ("program_excluded", "paper_required")
+#: The order in which a member's preferences are latest first (ties by the row's id).
+_LATEST_FIRST = ("-recorded_at", "-id")
 
 
 def web_delivery_refusal(*, member: Member) -> str | None:
@@ -44,7 +47,7 @@ def delivery_method_at(*, member: Member, moment: dt.datetime) -> str:
     """The preference in force just before ``moment`` (paper when nothing was recorded)."""
     latest = (
         DeliveryPreference.objects.filter(member=member, recorded_at__lt=moment)
-        .order_by("-recorded_at", "-id")
+        .order_by(*_LATEST_FIRST)
         .values_list("method", flat=True)
         .first()
     )
@@ -55,7 +58,7 @@ def current_delivery_method(*, member: Member) -> str:
     """The preference as the member last set it (paper when nothing was recorded)."""
     latest = (
         DeliveryPreference.objects.filter(member=member)
-        .order_by("-recorded_at", "-id")
+        .order_by(*_LATEST_FIRST)
         .values_list("method", flat=True)
         .first()
     )
@@ -76,14 +79,29 @@ def delivery_since(*, member: Member) -> DeliverySince:
     rule of :func:`billing_calendar.first_month_affected` applied to the moment it was made)."""
     latest = (
         DeliveryPreference.objects.filter(member=member)
-        .order_by("-recorded_at", "-id")
+        .order_by(*_LATEST_FIRST)
         .values_list("method", "recorded_at")
         .first()
     )
-    if latest is None:
+    return delivery_since_of(*(latest or (None, None)))
+
+
+def delivery_since_of(method: str | None, recorded_at: dt.datetime | None) -> DeliverySince:
+    """:func:`delivery_since` from the latest preference's method and time, read by the caller
+    (``latest_preference``); both None when the member never recorded one."""
+    if method is None or recorded_at is None:
         return DeliverySince(method=PAPER, first_month=None)
-    method, recorded_at = latest
     return DeliverySince(method=method, first_month=cal.first_month_affected(recorded_at))
+
+
+def latest_preference(column: str) -> Subquery:
+    """``column`` of the member's latest preference, as a subquery of a member query (NULL when
+    there is none): the top page reads the member and its preference in one query."""
+    return Subquery(
+        DeliveryPreference.objects.filter(member=OuterRef("pk"))
+        .order_by(*_LATEST_FIRST)
+        .values(column)[:1]
+    )
 
 
 def month_delivery(*, member: Member, month: BillingMonth) -> str:

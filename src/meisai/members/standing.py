@@ -6,26 +6,30 @@ the statements inside the window, but no statement is coming, and their 本人�
 enrolment is revoked (``accounts.enrollments``). A member the core system sent no card for at
 all is not taken to be cancelled: there is nothing to have cancelled.
 
-:func:`members_without_card` is the set (for the member import), :func:`member_without_card`
-the same rule asked of one member (for the pages).
+:func:`members_without_card` is the set (for the member import), :func:`without_card_annotation`
+the same rule as a column of a member query (the top page asks it of the member it reads).
 """
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from meisai.members.models import Card, Member
 
 
-def members_without_card() -> QuerySet[Member]:
-    """Every member who holds no active card any more (cancelled, or all cards cancelled)."""
+def _holds_no_card() -> Q:
+    """The rule, as a condition on a member row (the pages annotate it, the import filters)."""
     any_card = Card.objects.filter(member=OuterRef("pk"))
     active_card = any_card.filter(is_active=True)
-    return Member.objects.filter(
-        Q(status=Member.Status.CANCELLED) | (Exists(any_card) & ~Exists(active_card))
-    )
+    return Q(status=Member.Status.CANCELLED) | (Exists(any_card) & ~Exists(active_card))
 
 
-def member_without_card(*, member: Member) -> bool:
-    """Whether ``member`` holds no active card any more (the rule of :func:`members_without_card`)."""
-    return members_without_card().filter(pk=member.pk).exists()
+def members_without_card() -> QuerySet[Member]:
+    """Every member who holds no active card any more (cancelled, or all cards cancelled)."""
+    return Member.objects.filter(_holds_no_card())
+
+
+def without_card_annotation() -> ExpressionWrapper:
+    """The same rule as a boolean column of a member query (``.annotate(without_card=…)``), for
+    a page that reads the member and this in one query."""
+    return ExpressionWrapper(_holds_no_card(), output_field=BooleanField())

@@ -18,6 +18,7 @@ from django.utils.translation import gettext
 
 from meisai.billing_calendar import BillingMonth
 from meisai.clock import JST, jst, now
+from meisai.core.compiled_query import CompiledQuery
 from meisai.members.models import Member
 from meisai.points.eligibility import campaign_qualifies, campaign_window_bounds, grant_day
 from meisai.points.models import Campaign, PointBalance, PointEntry
@@ -45,18 +46,32 @@ class PointSummary:
     history: list[PointHistoryEntry] = field(default_factory=list)
 
 
-def point_summary(*, member: Member) -> PointSummary:
-    """The member's balance, points about to expire and history, newest first."""
-    balances = list(
-        PointBalance.objects.filter(member=member)
+# The two reads of every top page and points page, compiled once per connection
+# (core/compiled_query.py): building their SQL cost more than running it.
+_balances = CompiledQuery(
+    lambda member_id: (
+        PointBalance.objects.filter(member_id=member_id)
         .order_by("-as_of", "-id")
         .only("as_of", "balance", "expiring_points", "expires_on")
-    )
-    grants = list(
-        PointEntry.objects.filter(member=member)
+    ),
+    member_id=-1,
+)
+_grants = CompiledQuery(
+    lambda member_id: (
+        PointEntry.objects.filter(member_id=member_id)
         .select_related("campaign")
         .order_by("-recorded_at", "-id")
-    )
+    ),
+    member_id=-1,
+)
+
+
+def point_summary(*, member: Member | int) -> PointSummary:
+    """The member's (a member or its id) balance, points about to expire and history, newest
+    first."""
+    member_id = member.pk if isinstance(member, Member) else member
+    balances = _balances(member_id=member_id)
+    grants = _grants(member_id=member_id)
     latest = balances[0] if balances else None
     grant_days = [(jst(entry.recorded_at).date(), entry) for entry in grants]
     since = [(day, entry) for day, entry in grant_days if latest is None or day > latest.as_of]

@@ -64,8 +64,21 @@ def visible_billing_months() -> list[BillingMonth]:
 
 def published_statements(*, member: Member) -> QuerySet[Statement]:
     """The member's published statements inside the window, newest first."""
+    months = visible_billing_months()
+    if not months:
+        return Statement.objects.none()
+    return _published_in_window(member.pk, newest=str(months[0]), oldest=str(months[-1]))
+
+
+def _published_in_window(member_id: int, *, newest: str, oldest: str) -> QuerySet[Statement]:
+    # The window is a run of consecutive months (billing_calendar.visible_months), so it is
+    # asked as a range: the same rows as ``IN (…)``, and its two ends can be a compiled query's
+    # values (a list of months could not).
     return Statement.objects.filter(
-        member=member, billing_month__in=visible_billing_months(), published_at__isnull=False
+        member_id=member_id,
+        billing_month__gte=oldest,
+        billing_month__lte=newest,
+        published_at__isnull=False,
     ).order_by("-billing_month")
 
 
@@ -92,8 +105,25 @@ _published_statement = CompiledQuery(
 )
 
 
-def latest_published_statement(*, member: Member) -> Statement | None:
-    return published_statements(member=member).first()
+def latest_published_statement(*, member: Member | int) -> Statement | None:
+    """The member's (a member or its id) newest statement inside the window, or None."""
+    months = visible_billing_months()
+    if not months:
+        return None
+    member_id = member.pk if isinstance(member, Member) else member
+    found = _latest_published(member_id=member_id, newest=str(months[0]), oldest=str(months[-1]))
+    return found[0] if found else None
+
+
+# The top page's read, compiled once per connection like the statement's.
+_latest_published = CompiledQuery(
+    lambda member_id, newest, oldest: _published_in_window(member_id, newest=newest, oldest=oldest)[
+        :1
+    ],
+    member_id=-1,
+    newest="9999-12",
+    oldest="1900-01",
+)
 
 
 def statement_lines(*, statement: Statement) -> list[Line]:

@@ -24,10 +24,7 @@ from meisai.audit.security_events import security_event
 from meisai.billing_calendar import BillingMonth
 from meisai.core.member_access import member_required, request_member, request_member_id
 from meisai.core.views import server_error_page
-from meisai.members.delivery import delivery_since
 from meisai.members.models import Member
-from meisai.members.standing import member_without_card
-from meisai.points.selectors import campaigns_promised, point_summary
 from meisai.statements import csv_export, selectors
 from meisai.statements.charts import monthly_totals_svg
 from meisai.statements.formatting import file_month
@@ -38,6 +35,7 @@ from meisai.statements.pdf import (
     statement_pdf,
     statement_pdf_fingerprint_check,
 )
+from meisai.statements.top_page import top_page_context
 
 #: Part of the cache key of a rendered statement body: raise it when the template changes.
 STATEMENT_BODY_VERSION = 5
@@ -46,26 +44,8 @@ STATEMENT_BODY_VERSION = 5
 @require_safe
 @member_required(staff_redirect="/backoffice/admin/")
 def top(request: HttpRequest) -> HttpResponse:
-    member = request_member(request)
-    # A member without a card has no statement coming: the page offers nothing about one.
-    without_card = member_without_card(member=member)
-    # The latest preference is read once, for both the next statement and since when.
-    since = None if without_card else delivery_since(member=member)
-    return render(
-        request,
-        "statements/top.html",
-        {
-            "member": member,
-            "without_card": without_card,
-            "latest": selectors.latest_published_statement(member=member),
-            "points": point_summary(member=member),
-            "next_delivery": None
-            if since is None
-            else selectors.next_delivery(member=member, current=since.method),
-            "delivery_since": since,
-            "campaigns_promised": [] if without_card else campaigns_promised(member=member),
-        },
-    )
+    context = top_page_context(member_id=request_member_id(request))
+    return render(request, "statements/top.html", context)
 
 
 @require_safe
