@@ -176,7 +176,7 @@ def measure(args: argparse.Namespace) -> None:
                     if args.show_queries:
                         print(f"  -- {label}: {len(captured)} queries", flush=True)
                         for query in captured.captured_queries:
-                            print(f"     {query['sql'][:300]}", flush=True)
+                            print(f"     {query['time']} s  {query['sql'][:300]}", flush=True)
                 else:
                     times = get(paths[name], key if logged_in else None)
                 wall[label].append(times[0])

@@ -67,6 +67,11 @@ def merge(checked: MemberFile, counts: Counts, problems: Problems) -> None:
     """Stage ``checked``, refuse cards held by other members (into ``problems``), then write
     members, cards and phones; ``counts`` get the new and changed members."""
     with raw_cursor() as cursor:
+        # As for the close (statements/close.py): a few statements over a million rows each,
+        # whose hash joins and transition tables fit in memory instead of spilling to disk in
+        # batches, and for which JIT compilation costs more than it saves. Until the commit.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
         _stage(cursor, checked)
         refuse_cards_of_others(cursor, problems)
         if problems:
@@ -137,6 +142,10 @@ def _stage(cursor: Any, checked: MemberFile) -> None:
                 copy.write("".join(lines))
                 lines = []
         copy.write("".join(lines))
+    # A temporary table has no statistics until it is analysed: without them the planner
+    # guesses the staged file's size from nothing and joins it to the member table as if small.
+    for table in (_MEMBERS, _CARDS):
+        cursor.execute(f"ANALYZE {table}")
 
 
 def refuse_cards_of_others(cursor: Any, problems: Problems) -> None:
