@@ -87,6 +87,19 @@ def _load() -> str:
     return f"load average {one:.2f} (5 min {five:.2f}) on {os.cpu_count()} cores"
 
 
+def _timed(timed: list[tuple[float, str]]) -> Callable[..., object]:
+    """A database execute wrapper that appends (wall ms, SQL) of each query to ``timed``."""
+
+    def wrapper(execute: Callable[..., object], sql: str, *rest: object) -> object:
+        begun = time.perf_counter_ns()
+        try:
+            return execute(sql, *rest)
+        finally:
+            timed.append((_ms(begun), sql))
+
+    return wrapper
+
+
 #: The rows of one member's requests, in the order they are sent: label, path, with the session.
 PLAN = [
     ("/healthz, no session", "healthz", False),
@@ -170,13 +183,17 @@ def measure(args: argparse.Namespace) -> None:
         for index, key in enumerate(members):
             for label, name, logged_in in PLAN:
                 if index == 0:
-                    with CaptureQueriesContext(connection) as captured:
+                    timed: list[tuple[float, str]] = []
+                    with (
+                        CaptureQueriesContext(connection) as captured,
+                        connection.execute_wrapper(_timed(timed)),
+                    ):
                         times = get(paths[name], key if logged_in else None)
                     queries[label] = len(captured)
                     if args.show_queries:
                         print(f"  -- {label}: {len(captured)} queries", flush=True)
-                        for query in captured.captured_queries:
-                            print(f"     {query['time']} s  {query['sql'][:300]}", flush=True)
+                        for took, sql in timed:
+                            print(f"     {took:6.3f} ms  {sql[:200]}", flush=True)
                 else:
                     times = get(paths[name], key if logged_in else None)
                 wall[label].append(times[0])
