@@ -71,6 +71,29 @@ def test_refusals_defer_4xx_fail_5xx_and_the_rest_goes_out(smtp, pipelining):
     assert busy.last_error.startswith("SMTPRecipientsRefused")
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "in turn"])
+@time_machine.travel(MOMENT, tick=False)
+def test_an_address_with_a_line_break_fails_for_good_and_the_rest_goes_out(smtp, pipelining):
+    # No form or import lets such an address in; a row written some other way must neither
+    # inject a header nor stop every later run at itself.
+    hostile = "a@example.jp\r\nBcc: thief@example.jp"
+    with SmtpSink(pipelining=pipelining) as sink:
+        smtp(sink.port)
+        queue(hostile, "ok@example.jp")
+
+        first = outbox_send_due()
+        second = outbox_send_due()
+
+    assert (first.sent, first.failed, first.deferred) == (1, 1, 0)
+    assert (second.sent, second.failed, second.deferred) == (0, 0, 0)
+    assert sink.count_by_recipient() == {"ok@example.jp": 1}
+    assert len(sink.received) == 1
+    assert states() == {hostile: ("failed", 1), "ok@example.jp": ("sent", 1)}
+    assert OutboxMessage.objects.get(to=hostile).last_error.startswith(
+        "Unaddressable: invalid recipient address"
+    )
+
+
 def test_absent_server_stops_the_run_and_holds_nothing_against_the_mail(smtp):
     smtp(free_port())
     with time_machine.travel(MOMENT, tick=False):

@@ -26,7 +26,9 @@ SMTP prescribes (the server may have taken it: the one case that can still dupli
 COMMIT itself fails after the ``.`` left, the row stays pending and the email will go twice.
 
 Problems of one message (the server refuses a recipient or the data) defer that message with
-exponential backoff and go on with the next; 5xx refusals are final. Problems of the transport
+exponential backoff and go on with the next; 5xx refusals are final, and so is a recipient that
+is no address at all (``Unaddressable``: a line break in it, which no form or import lets in), a
+message that is never written to any header or server. Problems of the transport
 (server unreachable, connection lost) stop the run with ``SmtpUnavailable`` and leave the
 message due untouched: the Celery task retries with backoff, and the scheduler asks again every
 minute.
@@ -73,6 +75,10 @@ MAX_ATTEMPTS = 12
 
 class SmtpUnavailable(Exception):
     """The SMTP server cannot be reached or dropped the connection; nothing was marked."""
+
+
+class Unaddressable(Exception):
+    """The recipient is no address an email can be written to (a line break in it, say)."""
 
 
 @dataclass
@@ -145,10 +151,13 @@ def _body_bytes(body: str) -> bytes:
 
 
 def _fits_skeleton(message: OutboxMessage, text: str, html: str) -> bool:
-    """Whether Django would write this message as the skeleton has it: an ASCII address, and
-    bodies sent as 8bit (no line longer than SMTP allows, else Django switches to
+    """Whether Django would write this message as the skeleton has it: an ASCII address on one
+    line, and bodies sent as 8bit (no line longer than SMTP allows, else Django switches to
     quoted-printable), not ASCII (7bit), without the tokens' NUL."""
     if not message.to.isascii() or "\x00" in text + html + message.to:
+        return False
+    if "\r" in message.to or "\n" in message.to:
+        # Never into the header as it is: Django's own building refuses it (BadHeaderError).
         return False
     if text.isascii() or (html and html.isascii()):
         return False
@@ -232,7 +241,14 @@ class _Transport:
 
     def prepare(self, message: OutboxMessage) -> EmailMultiAlternatives | bytes:
         """What ``begin`` sends: the bytes over SMTP, else the email for the backend. Raises
-        ``SealBroken`` when a sealed body cannot be opened."""
+        ``SealBroken`` when a sealed body cannot be opened, ``Unaddressable`` when the recipient
+        cannot be written as an address."""
+        try:
+            # The envelope's and the To header's address: asked first, so that an address no
+            # form or import would let in neither reaches a header nor stops the run here.
+            _envelope_address(message.to)
+        except ValueError as error:
+            raise Unaddressable(f"invalid recipient address: {error}") from None
         if isinstance(self.backend, SmtpBackend):
             return message_bytes(message)
         return _as_email(message)
@@ -402,8 +418,9 @@ def _refused(message: OutboxMessage, error: smtplib.SMTPException) -> list[str]:
     return ["attempts", "last_error", "status", "next_attempt_at", "sent_at", *body]
 
 
-def _unopenable(message: OutboxMessage, error: SealBroken) -> list[str]:
-    """A sealed body no key opens cannot be sent, now or later: fail it for good and wipe it."""
+def _unsendable(message: OutboxMessage, error: SealBroken | Unaddressable) -> list[str]:
+    """A sealed body no key opens, or an address no email can carry, cannot be sent, now or
+    later: fail it for good and wipe it."""
     message.attempts += 1
     message.last_error = f"{type(error).__name__}: {error}"[:500]
     message.status = OutboxMessage.Status.FAILED
@@ -461,8 +478,8 @@ def _send_one(
     stored = (message.stored_text, message.stored_html)
     try:
         prepared = transport.prepare(message)
-    except SealBroken as error:
-        fields = _unopenable(message, error)
+    except (SealBroken, Unaddressable) as error:
+        fields = _unsendable(message, error)
         return message.status, claims.finish(message, fields, None, claim_next=more)
     try:
         transport.begin(message, prepared)
