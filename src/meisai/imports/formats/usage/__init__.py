@@ -37,6 +37,7 @@ from meisai.imports.formats.usage.rows import OPTIONAL, REQUIRED, check_rows
 from meisai.imports.formats.usage.table import TABLE, Row
 from meisai.imports.formats.usage.writing import (
     CopyStream,
+    months_holding_lines,
     refuse_confirmed_statements,
     write_portable,
     write_postgresql,
@@ -75,33 +76,43 @@ def load(*, file: ParsedFile, batch: ImportBatch) -> Counts:
 
     months = checks.months()
     if postgresql:
+        # The stream asked each month, before writing its first chunk, whether it held lines;
+        # a month first named after it began staging is asked now, before the staged rows move
+        # into the usage table.
+        held = sorted(stream.held | set(months_holding_lines(set(months) - stream.vetted)))
         counts.inserted = stream.direct_rows
         if stream.staged:
             counts.inserted += write_postgresql(months, batch, problems)
     else:
+        held = months_holding_lines(months)
         refuse_confirmed_statements(kept, months, members, problems)
         counts.inserted = write_portable(kept, months, batch, problems)
-    _refuse_lines_added_to_an_earlier_file(months, batch, file)
+    if not file.append:
+        _refuse_lines_added_to_an_earlier_file(held, batch, file)
     if problems:
         raise ImportRefused(problems)
     return counts
 
 
 def _refuse_lines_added_to_an_earlier_file(
-    months: list[str], batch: ImportBatch, file: ParsedFile
+    held: list[str], batch: ImportBatch, file: ParsedFile
 ) -> None:
     """A month's lines come in one file (SPEC 4.3): a second file that adds lines to a month an
-    earlier file already filled is refused unless the operator says so (``--append``, audited
-    with the import). Lines it only repeats add nothing and need nothing; the same file again
-    is a no-op before any row is read. Asked after writing (the transaction undoes the rows of
-    a refused file), so both databases answer alike whatever else the rows got wrong."""
-    if file.append:
+    earlier file already filled (``held``: the months that held lines before this file) is
+    refused unless the operator says so (``--append``, audited with the import). Lines it only
+    repeats add nothing and need nothing; the same file again is a no-op before any row is read.
+    Asked after writing (the transaction undoes the rows of a refused file), so both databases
+    answer alike whatever else the rows got wrong.
+
+    Only the held months are read again: a file of new months, the usual one, costs no query
+    here (it used to read back every line it had written, to learn their months)."""
+    added = [
+        month
+        for month in held
+        if UsageLine.objects.filter(batch=batch, billing_month=month).exists()
+    ]
+    if not added:
         return
-    added = set(
-        UsageLine.objects.filter(batch=batch, billing_month__in=months).values_list(
-            "billing_month", flat=True
-        )
-    )
     earlier = (
         UsageLine.objects.filter(billing_month__in=added)
         .exclude(batch=batch)

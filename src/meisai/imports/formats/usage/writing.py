@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
@@ -51,16 +52,12 @@ from meisai.statements.partitions import month_partitions_ensure
 _STAGE = "meisai_usage_stage"
 
 
-def _nothing_stored_for(months: set[str]) -> bool:
-    """True when no usage line and no statement of these months is stored: then nothing in the
-    file can conflict with stored data and its rows may go straight into the usage table."""
-    if not months:
-        return False
-    listed_months = sorted(months)
-    return (
-        not UsageLine.objects.filter(billing_month__in=listed_months).exists()
-        and not Statement.objects.filter(billing_month__in=listed_months).exists()
-    )
+def months_holding_lines(months: Iterable[str]) -> list[str]:
+    """Those of ``months`` that hold usage lines, one existence check each (on PostgreSQL the
+    month's partition answers at once, empty or not)."""
+    return [
+        month for month in sorted(months) if UsageLine.objects.filter(billing_month=month).exists()
+    ]
 
 
 class CopyStream:
@@ -78,7 +75,10 @@ class CopyStream:
         self.batch = batch
         self.direct_rows = 0
         self.staged = False
-        self._vetted: set[str] = set()
+        #: The months that held lines before this file wrote any (asked before their first chunk).
+        self.held: set[str] = set()
+        #: The months asked so far (once staging began, later months are not: see ``load``).
+        self.vetted: set[str] = set()
         self._open: contextlib.ExitStack | None = None
         self._copy: Any = None
 
@@ -88,15 +88,18 @@ class CopyStream:
 
     def _write(self, part: list[Row]) -> None:
         if not self.staged:
-            months = {row[2] for row in part} - self._vetted
+            months = {row[2] for row in part} - self.vetted
             if months:
                 # No query can run on the connection while a COPY is open: end it first.
                 self._end(None, None, None)
                 # Each month into its own partition (normally made ahead by the close).
                 month_partitions_ensure(months)
-                if not _nothing_stored_for(months):
+                # Nothing stored (no line, no statement) for these months: nothing in the file
+                # can conflict with stored data, and its rows go straight into the usage table.
+                self.held.update(months_holding_lines(months))
+                if self.held or Statement.objects.filter(billing_month__in=sorted(months)).exists():
                     self._begin(staged=True)
-                self._vetted |= months
+                self.vetted |= months
         if self._open is None:
             self._begin(staged=False)
         if self.staged:
