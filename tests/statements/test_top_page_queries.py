@@ -10,8 +10,6 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core.cache import cache
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from meisai.clock import JST
 from meisai.members import delivery
@@ -28,7 +26,7 @@ from tests.factories import (
     PointBalanceFactory,
     StatementFactory,
 )
-from tests.statements.test_first_view_queries import REQUEST_TABLES, _table
+from tests.statements.test_first_view_queries import _queries
 
 pytestmark = pytest.mark.django_db
 
@@ -38,18 +36,6 @@ APRIL_20 = dt.datetime(2025, 4, 20, 12, 0, tzinfo=JST)
 @pytest.fixture(autouse=True)
 def _empty_cache():
     cache.clear()
-
-
-def _queries(client) -> list[str]:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get("/")
-    assert response.status_code == 200
-    return [
-        f"{query['sql'].split()[0]} {_table(query['sql'])}"
-        for query in captured.captured_queries
-        if "SAVEPOINT" not in query["sql"]
-        and not any(f'"{table}"' in query["sql"] for table in REQUEST_TABLES)
-    ]
 
 
 @time_machine.travel(APRIL_20, tick=False)
@@ -77,7 +63,7 @@ def test_the_top_page_reads_in_five_queries_however_much_the_member_has(client, 
         )
     client.force_login(account)
 
-    assert _queries(client) == [
+    assert _queries(client, "/") == [
         "SELECT members_member",
         "SELECT statements_statement",
         "SELECT points_pointbalance",
