@@ -28,9 +28,11 @@ view median ≤ 5 ms, PDF median ≤ 10 ms.
     uv run python bench/first_view.py --members 100 --engine sqlite         # while developing
     uv run python bench/first_view.py --members 300 --profile page          # where the time goes
 
-``--profile healthz|top|page|pdf`` runs ``/healthz`` with a session, the top page, the first views
-or the first PDFs of the members (each after one unprofiled ``/healthz``, as in the table) under cProfile and
-prints the functions with the most cumulative and own time instead of the table.
+``--profile healthz|top|page|pdf`` runs ``/healthz`` with a session, the top page, the first
+views or the first PDFs of the members (each after one unprofiled ``/healthz``, as in the table)
+under cProfile and prints the functions with the most cumulative and own time instead of the
+table. ``--show-queries`` prints the SQL of the first member's requests with each query's wall
+time.
 """
 
 from __future__ import annotations
