@@ -621,37 +621,44 @@ def _on_cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
+def _workers(master: int) -> list[int]:
+    """The live processes whose parent is ``master`` (gunicorn's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                found.append(int(entry.name))
+    return found
+
+
+def _each(read: Callable[[int], float], pids: list[int]) -> float:
+    """The sum of ``read`` over processes, skipping one that ended meanwhile."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += read(pid)
+        except OSError:
+            continue
+    return total
+
+
 def server_on_cpu_seconds(master: int) -> float:
     """CPU seconds of the gunicorn master and its live workers, to the nanosecond: for the
     one-at-a-time steps, whose few milliseconds the tick count of ``server_cpu_seconds`` blurs
     (a worker recycled meanwhile would drop out; the whole run's figure does not use this)."""
-    total = _on_cpu_seconds(master)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                try:
-                    total += _on_cpu_seconds(int(entry.name))
-                except OSError:
-                    continue
-    return total
+    return _on_cpu_seconds(master) + _each(_on_cpu_seconds, _workers(master))
 
 
 def server_cpu_seconds(master: int) -> float:
     """CPU seconds the gunicorn master and every worker it ever had have used so far."""
-    total = _cpu_seconds(master, children=True)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                total += _cpu_seconds(int(entry.name), children=False)
-    return total
+    workers = _workers(master)
+    return _cpu_seconds(master, children=True) + _each(
+        lambda pid: _cpu_seconds(pid, children=False), workers
+    )
 
 
 def wait_until_up(url: str, timeout: float = 180) -> None:
