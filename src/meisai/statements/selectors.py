@@ -64,10 +64,16 @@ def visible_billing_months() -> list[BillingMonth]:
 
 def published_statements(*, member: Member) -> QuerySet[Statement]:
     """The member's published statements inside the window, newest first."""
-    months = visible_billing_months()
-    if not months:
+    ends = _window_ends()
+    if ends is None:
         return Statement.objects.none()
-    return _published_in_window(member.pk, newest=str(months[0]), oldest=str(months[-1]))
+    return _published_in_window(member.pk, newest=ends[0], oldest=ends[1])
+
+
+def _window_ends() -> tuple[str, str] | None:
+    """The newest and the oldest month of the window today (None before the service starts)."""
+    months = visible_billing_months()
+    return (str(months[0]), str(months[-1])) if months else None
 
 
 def _published_in_window(member_id: int, *, newest: str, oldest: str) -> QuerySet[Statement]:
@@ -107,11 +113,11 @@ _published_statement = CompiledQuery(
 
 def latest_published_statement(*, member: Member | int) -> Statement | None:
     """The member's (a member or its id) newest statement inside the window, or None."""
-    months = visible_billing_months()
-    if not months:
+    ends = _window_ends()
+    if ends is None:
         return None
     member_id = member.pk if isinstance(member, Member) else member
-    found = _latest_published(member_id=member_id, newest=str(months[0]), oldest=str(months[-1]))
+    found = _latest_published(member_id=member_id, newest=ends[0], oldest=ends[1])
     return found[0] if found else None
 
 
