@@ -235,6 +235,7 @@ def measure(args: argparse.Namespace) -> None:
         wall_range = "" if label == "PDF rendering alone" else f"wall {_range(walls)}, "
         print(f"    {label:24} {wall_range}CPU {_range(cpus)} ms{verdict}", flush=True)
     _security_event_alone(month, count=args.members)
+    _health_check_alone(count=args.members)
 
 
 def _security_event_alone(month: str, *, count: int) -> None:
@@ -255,6 +256,41 @@ def _security_event_alone(month: str, *, count: int) -> None:
         f"CPU {_summary(cpu)[0]:.2f} ms (1 INSERT; part of every first view)",
         flush=True,
     )
+
+
+def _health_check_alone(*, count: int) -> None:
+    """The connection's health check that ``meisai serve`` runs before each request's first
+    query (Django's test client, which this harness uses, skips it): Django's ``SELECT 1``
+    against meisai's (core/postgresql/base.py) on the same connection, each ``count`` times,
+    with the CPU the PostgreSQL backend process spent on them."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
+
+    connection.ensure_connection()
+    schedstat = Path(f"/proc/{connection.connection.info.backend_pid}/schedstat")
+
+    def server_ms() -> float:
+        # The database runs on this machine (127.0.0.1): its backend's CPU, in nanoseconds.
+        return int(schedstat.read_text().split()[0]) / 1e6 if schedstat.exists() else 0.0
+
+    for label, check in (
+        ("Django's SELECT 1", lambda: DjangoDatabaseWrapper.is_usable(connection)),
+        ("meisai's socket poll", connection.is_usable),
+    ):
+        begun, begun_cpu, begun_server = time.perf_counter_ns(), time.thread_time_ns(), server_ms()
+        for _ in range(count):
+            assert check()
+        wall = _ms(begun) / count
+        cpu = (time.thread_time_ns() - begun_cpu) / 1e6 / count
+        server = (server_ms() - begun_server) / count
+        print(
+            f"    health check, {label:20} wall {wall:.3f}, CPU {cpu:.3f} ms, "
+            f"PostgreSQL CPU {server:.3f} ms (before each request's first query)",
+            flush=True,
+        )
 
 
 def _range(values: list[float]) -> str:

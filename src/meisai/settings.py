@@ -113,6 +113,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
+    # Django's backend with a health check that sends no query (core/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "meisai.core.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 #: The owner's connection (MEISAI_MIGRATE_DATABASE_URL) for the same database, or None when the
