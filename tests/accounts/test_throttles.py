@@ -216,3 +216,59 @@ def test_the_registration_link_token_stays_out_of_the_security_event(client, db,
     (event,) = [r for r in caplog.records if getattr(r, "event", None) == "throttled"]
     assert event.scope == "register_identity"
     assert "not-a-real-token" not in str(vars(event))
+
+
+def test_the_login_counts_compiled_once_agree_with_the_orms_aggregate(frozen):
+    """The three login counts come from SQL built once per connection (``CompiledValues``):
+    for hits inside, outside and exactly at each window's edge, of this client, this ID and
+    others, they are what the ORM's aggregate of the same filters counts."""
+    from django.db.models import Count, Q
+
+    from meisai.accounts.models import ThrottleHit
+    from meisai.clock import now
+
+    client, other = "192.0.2.1", "192.0.2.2"
+    id_digest = throttles._digest("iwate.taro")
+    ids_scope = throttles._IDS_OF_CLIENT + throttles._digest(client)
+    ips_scope = throttles._CLIENTS_OF_ID + id_digest
+    moment = now()
+    hour, day = dt.timedelta(hours=1), dt.timedelta(hours=24)
+    rows = [
+        ("login_failure", client, moment - dt.timedelta(minutes=5)),
+        ("login_failure", client, moment - hour),  # exactly at the edge: outside
+        ("login_failure", client, moment - hour + dt.timedelta(seconds=1)),
+        ("login_failure", other, moment),
+        (ids_scope, id_digest, moment - dt.timedelta(minutes=1)),
+        (ids_scope, "another-id", moment - dt.timedelta(minutes=2)),
+        (ids_scope, "another-id", moment - dt.timedelta(minutes=3)),
+        (ids_scope, "an-old-id", moment - 2 * hour),
+        (ips_scope, other, moment - 23 * hour),
+        (ips_scope, "192.0.2.3", moment - day),  # at the edge: outside
+    ]
+    ThrottleHit.objects.bulk_create(
+        ThrottleHit(scope=scope, client=who, at=at) for scope, who, at in rows
+    )
+
+    found = []
+    for asked_client, asked_id in ((client, id_digest), (other, "no-such-id")):
+        failures = Q(scope="login_failure", client=asked_client, at__gt=moment - hour)
+        ids = Q(scope=ids_scope, at__gt=moment - hour)
+        clients = Q(scope=ips_scope, at__gt=moment - day)
+        expected = ThrottleHit.objects.filter(failures | ids | clients).aggregate(
+            failures=Count("pk", filter=failures),
+            ids=Count("client", filter=ids, distinct=True),
+            id_seen=Count("pk", filter=ids & Q(client=asked_id)),
+            clients=Count("client", filter=clients, distinct=True),
+            client_seen=Count("pk", filter=clients & Q(client=asked_client)),
+        )
+
+        counts = throttles._login_counts(
+            client=asked_client, id_digest=asked_id, ids_scope=ids_scope, ips_scope=ips_scope
+        )
+
+        assert counts == expected
+        found.append(counts)
+    assert found == [
+        {"failures": 2, "ids": 2, "id_seen": 1, "clients": 1, "client_seen": 0},
+        {"failures": 1, "ids": 2, "id_seen": 0, "clients": 1, "client_seen": 1},
+    ]

@@ -3,14 +3,17 @@ for each call's values only: one member's read never returns another's rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from unittest import mock
 
 import pytest
 from django.db import connection
+from django.db.models import Count, Q, Value
 from django.db.models.sql.compiler import SQLCompiler
 
-from meisai.core.compiled_query import CompiledQuery
+from meisai.clock import JST
+from meisai.core.compiled_query import CompiledQuery, CompiledValues
 from meisai.members.models import Card
 from tests.factories import CardFactory, MemberFactory
 
@@ -74,3 +77,38 @@ def test_a_call_must_give_every_value_and_no_other():
         cards()
     with pytest.raises(TypeError):
         cards(member_id=1, month="2025-04")
+
+
+def _cards_since(member_id: object, since: dt.datetime):
+    # A constant in values(): no GROUP BY, one row of counts, as aggregate() would give.
+    return (
+        Card.objects.filter(member_id=member_id, created_at__gte=since)
+        .annotate(one=Value(1))
+        .values("one")
+        .annotate(cards=Count("pk"), active=Count("pk", filter=Q(is_active=True)))
+    )
+
+
+def test_a_values_query_with_a_datetime_gives_the_querysets_dicts():
+    member = MemberFactory()
+    first = CardFactory(member=member, number="4980000000000001")
+    second = CardFactory(member=member, number="4980000000000002", is_active=False)
+    Card.objects.filter(pk=first.pk).update(created_at=dt.datetime(2025, 4, 1, 9, 0, tzinfo=dt.UTC))
+    Card.objects.filter(pk=second.pk).update(
+        created_at=dt.datetime(2025, 4, 2, 9, 0, tzinfo=dt.UTC)
+    )
+    counts = CompiledValues(
+        _cards_since, member_id=-1, since=dt.datetime(1901, 1, 1, tzinfo=dt.UTC)
+    )
+
+    # Datetimes as given, whatever the backend sends (SQLite: text in UTC); one in Japan's time.
+    for since in (
+        dt.datetime(2025, 3, 1, tzinfo=dt.UTC),
+        dt.datetime(2025, 4, 1, 9, 0, tzinfo=dt.UTC),
+        dt.datetime(2025, 4, 2, 18, 0, tzinfo=JST),
+        dt.datetime(2025, 5, 1, tzinfo=dt.UTC),
+    ):
+        assert counts(member_id=member.pk, since=since) == list(_cards_since(member.pk, since))
+    assert counts(member_id=member.pk, since=dt.datetime(2025, 4, 2, 18, 0, tzinfo=JST)) == [
+        {"one": 1, "cards": 1, "active": 0}
+    ]

@@ -11,7 +11,12 @@ values among the SQL's parameters; every later call sends the same SQL with the 
 in those positions and builds the rows as ``QuerySet`` would (the backend's converters, the
 ``select_related`` objects, the annotations as attributes). A placeholder must be a value that
 cannot occur elsewhere among the parameters (a negative id, a month no statement has), and a
-call's values are given as the database takes them (a ``BillingMonth`` as its text).
+call's values are given as the database takes them (a ``BillingMonth`` as its text); a
+datetime is given as it is, and adapted here as the backend adapts it (text on SQLite).
+
+``CompiledValues`` is the same for a ``values()`` queryset, whose rows are dicts: an aggregate
+over filtered rows, for instance, with a constant in ``values()`` so that there is no GROUP BY
+and exactly one row.
 
 The compiled form is kept per connection object (one per thread in Django), since the backend's
 converters and SQL belong to it.
@@ -19,6 +24,7 @@ converters and SQL belong to it.
 
 from __future__ import annotations
 
+import datetime as dt
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
@@ -32,7 +38,8 @@ M = TypeVar("M", bound=Model)
 
 
 class _Compiled:
-    """The SQL of one queryset for one connection, and how its rows become objects."""
+    """The SQL of one queryset for one connection, and how its rows become objects (or, for a
+    ``values()`` queryset, dicts)."""
 
     def __init__(
         self, queryset: QuerySet[Any], placeholders: dict[str, object], db: BaseDatabaseWrapper
@@ -42,7 +49,8 @@ class _Compiled:
         self.params = list(params)
         self.slots: dict[str, list[int]] = {}
         for name, placeholder in placeholders.items():
-            positions = [i for i, value in enumerate(self.params) if value == placeholder]
+            as_sent = _as_parameter(db, placeholder)
+            positions = [i for i, value in enumerate(self.params) if value == as_sent]
             if not positions:
                 raise ValueError(f"the placeholder of {name!r} is not a parameter of the query")
             self.slots[name] = positions
@@ -50,6 +58,11 @@ class _Compiled:
         select, klass_info = compiler.select, compiler.klass_info
         self.compiler = compiler
         self.converters = compiler.get_converters([column[0] for column in select])
+        query = compiler.query
+        # A values() query's rows are named as ValuesIterable names them, and make no objects.
+        self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        if klass_info is None:
+            return
         self.model: type[Model] = klass_info["model"]
         fields = klass_info["select_fields"]
         self.start, self.end = fields[0], fields[-1] + 1
@@ -62,7 +75,7 @@ class _Compiled:
         params = list(self.params)
         for name, positions in self.slots.items():
             for position in positions:
-                params[position] = values[name]
+                params[position] = _as_parameter(db, values[name])
         with db.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
@@ -71,17 +84,25 @@ class _Compiled:
         return rows
 
 
-class CompiledQuery(Generic[M]):
-    """``build(**placeholders)`` compiled once per connection; ``query(**values)`` runs it."""
+def _as_parameter(db: BaseDatabaseWrapper, value: object) -> object:
+    """A value as the compiled SQL's parameters hold it: a datetime as the backend adapts a
+    ``DateTimeField``'s (SQLite: text in UTC), anything else as given."""
+    if isinstance(value, dt.datetime):
+        return db.ops.adapt_datetimefield_value(value)
+    return value
 
-    def __init__(self, build: Callable[..., QuerySet[M]], **placeholders: object) -> None:
+
+class _PerConnection:
+    """The compiled form of ``build(**placeholders)`` for the connection in use."""
+
+    def __init__(self, build: Callable[..., QuerySet[Any]], **placeholders: object) -> None:
         self._build = build
         self._placeholders = placeholders
         self._compiled: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = (
             weakref.WeakKeyDictionary()
         )
 
-    def __call__(self, **values: object) -> list[M]:
+    def _for(self, values: dict[str, object]) -> tuple[BaseDatabaseWrapper, _Compiled]:
         if values.keys() != self._placeholders.keys():
             raise TypeError(f"expected the values of {sorted(self._placeholders)}")
         db = connections[DEFAULT_DB_ALIAS]
@@ -89,6 +110,17 @@ class CompiledQuery(Generic[M]):
         if compiled is None:
             compiled = _Compiled(self._build(**self._placeholders), self._placeholders, db)
             self._compiled[db] = compiled
+        return db, compiled
+
+
+class CompiledQuery(_PerConnection, Generic[M]):
+    """``build(**placeholders)`` compiled once per connection; ``query(**values)`` runs it."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]], **placeholders: object) -> None:
+        super().__init__(build, **placeholders)
+
+    def __call__(self, **values: object) -> list[M]:
+        db, compiled = self._for(values)
         model, start, end, attnames = (
             compiled.model,
             compiled.start,
@@ -104,3 +136,12 @@ class CompiledQuery(Generic[M]):
                 setattr(item, name, row[position])
             found.append(item)  # type: ignore[arg-type]
         return found
+
+
+class CompiledValues(_PerConnection):
+    """``build(**placeholders)``, a ``values()`` queryset, compiled once per connection;
+    ``query(**values)`` runs it and returns its rows as the queryset would, as dicts."""
+
+    def __call__(self, **values: object) -> list[dict[str, Any]]:
+        db, compiled = self._for(values)
+        return [dict(zip(compiled.names, row, strict=True)) for row in compiled.rows(db, values)]
