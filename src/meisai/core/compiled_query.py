@@ -74,8 +74,9 @@ class _Compiled:
     def rows(self, db: BaseDatabaseWrapper, values: dict[str, object]) -> Iterable[Any]:
         params = list(self.params)
         for name, positions in self.slots.items():
+            value = _as_parameter(db, values[name])
             for position in positions:
-                params[position] = _as_parameter(db, values[name])
+                params[position] = value
         with db.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
